@@ -1,0 +1,89 @@
+"""``closeloop`` — the command line: serve, migrate, check-config."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot.settings import ConfigError, Settings, load_settings
+
+EXIT_CONFIG = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 0
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"closeloop: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.log_level != "DEBUG":
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+    return int(args.run(settings, args) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="closeloop",
+        description="Closeloop: cross-department problem records in your group chat (跨部门沟通记录闭环机器人).",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="migrate the database, then run the bot's HTTP server")
+    serve.add_argument("--host", help="listen address (default: CLOSELOOP_HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default: CLOSELOOP_PORT, 8080)")
+    serve.set_defaults(run=run_serve)
+
+    migrate = commands.add_parser("migrate", help="bring the database to the newest schema and exit")
+    migrate.set_defaults(run=run_migrate)
+
+    check = commands.add_parser("check-config", help="validate the settings, print a summary and exit")
+    check.set_defaults(run=run_check_config)
+    return parser
+
+
+def run_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from bot.app import create_app
+    from storage.db import make_engine
+    from storage.migrate import upgrade
+
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    host, port = args.host or settings.host, args.port or settings.port
+    print(f"closeloop: serving on http://{host}:{port}  (platforms: {', '.join(settings.enabled_platforms) or 'none'})")
+    web.run_app(create_app(settings, engine=engine), host=host, port=port, print=None)
+    return 0
+
+
+def run_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from storage.db import make_engine
+    from storage.migrate import current_revision, upgrade
+
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    print(f"closeloop: database at revision {current_revision(engine)}")
+    return 0
+
+
+def run_check_config(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy.engine import make_url
+
+    print("closeloop: configuration OK")
+    print(f"  database:  {make_url(settings.database_url).render_as_string(hide_password=True)}")
+    print(f"  listen:    {settings.host}:{settings.port}")
+    print(f"  time zone: {settings.timezone}   language: {settings.language}   holidays: {settings.holiday_country}")
+    print(f"  platforms: {', '.join(settings.enabled_platforms) or 'none (local sandbox)'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Groups, people, departments and calendar overrides: who and where, created on first contact."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from storage.models import CalendarOverride, Department, Group, Person
+
+
+def ensure_group(
+    *, session: Session, platform: str, chat_id: str, workspace: str, now: datetime, **defaults: Any
+) -> Group:
+    """The group for a chat, created with ``defaults`` (name, timezone, …) on first contact."""
+    group = session.exec(select(Group).where(Group.platform == platform, Group.chat_id == chat_id)).first()
+    if group is not None:
+        if defaults.get("name") and group.name != defaults["name"]:
+            group.name = defaults["name"]
+            session.add(group)
+        return group
+    return _insert_once(
+        session,
+        Group(platform=platform, chat_id=chat_id, workspace=workspace, created_at=now, **defaults),
+        lambda: session.exec(select(Group).where(Group.platform == platform, Group.chat_id == chat_id)).one(),
+    )
+
+
+def ensure_person(*, session: Session, platform: str, user_id: str, display_name: str | None = None) -> Person:
+    person = session.exec(select(Person).where(Person.platform == platform, Person.user_id == user_id)).first()
+    if person is not None:
+        if display_name and person.display_name != display_name:
+            person.display_name = display_name[:100]
+            session.add(person)
+        return person
+    return _insert_once(
+        session,
+        Person(platform=platform, user_id=user_id, display_name=(display_name or user_id)[:100]),
+        lambda: session.exec(select(Person).where(Person.platform == platform, Person.user_id == user_id)).one(),
+    )
+
+
+def _insert_once(session: Session, row: Any, existing: Any) -> Any:
+    """Insert, or take the row another replica inserted a moment earlier (unique key race)."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+        return row
+    except IntegrityError:
+        return existing()
+
+
+def set_department(
+    *,
+    session: Session,
+    workspace: str,
+    name: str,
+    lead_id: int | None = None,
+    director_id: int | None = None,
+) -> Department:
+    department = find_department(session=session, workspace=workspace, name=name)
+    if department is None:
+        department = Department(workspace=workspace, name=name.strip())
+    if lead_id is not None:
+        department.lead_id = lead_id
+    if director_id is not None:
+        department.director_id = director_id
+    session.add(department)
+    session.flush()
+    return department
+
+
+def find_department(*, session: Session, workspace: str, name: str) -> Department | None:
+    query = select(Department).where(Department.workspace == workspace, Department.name == name.strip())
+    return session.exec(query).first()
+
+
+def set_calendar_override(
+    *, session: Session, workspace: str, day: date, is_workday: bool, note: str | None = None
+) -> CalendarOverride:
+    """A company day off (``is_workday=False``) or an extra working day (``True``)."""
+    query = select(CalendarOverride).where(CalendarOverride.workspace == workspace, CalendarOverride.day == day)
+    override = session.exec(query).first() or CalendarOverride(workspace=workspace, day=day, is_workday=is_workday)
+    override.is_workday = is_workday
+    override.note = note
+    session.add(override)
+    session.flush()
+    return override
+
+
+def calendar_overrides(*, session: Session, workspace: str) -> Iterable[CalendarOverride]:
+    return session.exec(select(CalendarOverride).where(CalendarOverride.workspace == workspace))
