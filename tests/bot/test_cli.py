@@ -1,0 +1,122 @@
+"""The command line as an operator meets it: config errors in one line, migrate, serve, --help."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from bot.settings import ConfigError, load_settings
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    prefixes = ("CLOSELOOP_", "FEISHU_", "SLACK_", "DINGTALK_", "WECOM_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    env.update(extra)
+    return env
+
+
+def closeloop(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], cwd=cwd, env=clean_env(**env), capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"CLOSELOOP_PORT": "eighty"}, "CLOSELOOP_PORT: Input should be a valid integer"),
+        ({"CLOSELOOP_PORT": "70000"}, "CLOSELOOP_PORT: Input should be less than or equal to 65535"),
+        ({"CLOSELOOP_TIMEZONE": "Asia/Beijing"}, "CLOSELOOP_TIMEZONE: unknown time zone 'Asia/Beijing'"),
+        ({"CLOSELOOP_LANGUAGE": "fr"}, "CLOSELOOP_LANGUAGE: must be zh-CN or en"),
+        ({"CLOSELOOP_HOLIDAY_COUNTRY": "XX"}, "CLOSELOOP_HOLIDAY_COUNTRY: no holiday calendar for country code 'XX'"),
+        ({"CLOSELOOP_DATABASE_URL": "mysql://x"}, "CLOSELOOP_DATABASE_URL: must start with sqlite:/// or postgresql://"),
+        ({"FEISHU_APP_ID": "cli_a1"}, "FEISHU_APP_SECRET: is not set, but FEISHU_APP_ID is"),
+        ({"FEISHU_ENCRYPT_KEY": "k"}, "FEISHU_ENCRYPT_KEY: is set, but Feishu / Lark is not configured"),
+        ({"SLACK_BOT_TOKEN": "xoxp-1", "SLACK_SIGNING_SECRET": "s"}, "SLACK_BOT_TOKEN: must be a bot token"),
+        ({"WECOM_CORP_ID": "ww1", "WECOM_AGENT_ID": "1000002", "WECOM_SECRET": "s", "WECOM_TOKEN": "t",
+          "WECOM_ENCODING_AES_KEY": "short"}, "WECOM_ENCODING_AES_KEY: must be the 43-character EncodingAESKey"),
+        ({"SLACK_API_BASE": "ftp://x"}, "SLACK_API_BASE: must be an http(s) URL"),
+    ],
+)  # fmt: skip
+def test_a_bad_configuration_stops_with_one_line_and_status_2(tmp_path: Path, env: dict, expected: str) -> None:
+    result = closeloop("check-config", cwd=tmp_path, **env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("closeloop: configuration error: ") and expected in lines[0]
+
+
+def test_the_same_check_stops_serve_and_migrate(tmp_path: Path) -> None:
+    for command in ("serve", "migrate"):
+        result = closeloop(command, cwd=tmp_path, CLOSELOOP_PORT="x")
+        assert result.returncode == 2 and "CLOSELOOP_PORT" in result.stderr and not (tmp_path / "closeloop.db").exists()
+
+
+def test_settings_come_from_a_dotenv_file_and_empty_values_count_as_unset(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("CLOSELOOP_PORT=9191\nCLOSELOOP_LANGUAGE=en-US\nFEISHU_APP_ID=\n", encoding="utf-8")
+    result = closeloop("check-config", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "127.0.0.1:9191" in result.stdout and "language: en" in result.stdout
+    assert "none (local sandbox)" in result.stdout
+
+
+def test_a_whole_platform_is_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith(("CLOSELOOP_", "FEISHU_", "SLACK_", "DINGTALK_", "WECOM_")):
+            monkeypatch.delenv(key)
+    settings = load_settings(
+        _env_file=None, FEISHU_APP_ID="cli_a", FEISHU_APP_SECRET="s", FEISHU_VERIFICATION_TOKEN="t"
+    )
+    assert settings.enabled_platforms == ("feishu",) and settings.feishu_api_base == "https://open.feishu.cn"
+    with pytest.raises(ConfigError, match=r"^DINGTALK_CLIENT_SECRET: is not set"):
+        load_settings(_env_file=None, DINGTALK_CLIENT_ID="id")
+
+
+def test_migrate_creates_the_database_in_the_working_directory(tmp_path: Path) -> None:
+    result = closeloop("migrate", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "database at revision 0001" in result.stdout
+    tables = sa.inspect(sa.create_engine(f"sqlite:///{tmp_path / 'closeloop.db'}")).get_table_names()
+    assert {"records", "action_items", "outbox", "audit_trail"} <= set(tables)
+
+
+@pytest.mark.parametrize("command", [[], ["serve"], ["migrate"], ["check-config"]])
+def test_every_command_has_help(tmp_path: Path, command: list[str]) -> None:
+    result = closeloop(*command, "--help", cwd=tmp_path)
+    assert result.returncode == 0 and "usage: closeloop" in result.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_serve_migrates_and_answers_health_checks(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve", "--port", str(port)],
+        cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        body = None
+        deadline = time.monotonic() + 30  # waiting for a child process to bind, not for test time
+        while body is None and time.monotonic() < deadline and process.poll() is None:
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).read()
+            except OSError:
+                time.sleep(0.1)
+        assert body is not None, process.stderr.read() if process.poll() is not None else "no answer"
+        assert b'"status": "ok"' in body and b'"database": "ok"' in body
+        assert (tmp_path / "closeloop.db").exists()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
