@@ -118,3 +118,17 @@ def test_a_new_deadline_brings_a_delayed_record_back_in_progress(world: World) -
     assert entry.detail == {"on_time": False}
     edited = world.session.exec(select(AuditEntry).where(AuditEntry.action == AuditAction.ITEM_EDITED)).one()
     assert edited.detail["before"]["owner_id"] == world.tech.person_id
+
+
+def test_an_item_is_edited_by_its_owner_or_the_recorder_only(world: World) -> None:
+    record = world.seed_active()
+    first = lifecycle.open_items(world.session, record)[0]
+    with pytest.raises(PermissionDenied):
+        items.edit_item(
+            session=world.session, item_id=first.id, by=world.finance, item=world.item(world.finance), now=world.now
+        )
+    moved = world.item(world.finance, "优化同步脚本并补充监控告警", days=5)
+    items.edit_item(session=world.session, item_id=first.id, by=world.recorder, item=moved, now=world.now)
+    world.session.commit()
+    assert (first.owner_id, first.description) == (world.finance.person_id, "优化同步脚本并补充监控告警")
+    assert first.due_at == world.now + timedelta(days=5)

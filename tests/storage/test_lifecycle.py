@@ -14,7 +14,7 @@ from sqlmodel import select
 from storage import items, lifecycle
 from storage.errors import InvalidTransition, NotFound, PermissionDenied, StaleVersion, ValidationFailed
 from storage.lifecycle import Actor, ParticipantInput
-from storage.models import ActionItem, AuditEntry, KeyPoint, Participant, Record, ResourceRequest
+from storage.models import ActionItem, AuditEntry, CarbonCopy, KeyPoint, Participant, Record, ResourceRequest
 from storage.types import AuditAction, ItemStatus, RecordStatus
 
 from .conftest import World
@@ -318,3 +318,18 @@ def test_items_are_numbered_per_record_and_the_item_statuses_show(world: World) 
     assert "已完成" in twice.value.message()
     world.session.commit()
     assert third.status is ItemStatus.DONE and third.done_at == world.now
+
+
+def test_cc_lists_leaders_and_supporting_departments(world: World) -> None:
+    record = world.seed_draft()
+    lifecycle.set_cc(session=world.session, record_id=record.id, by=world.recorder, now=world.now,
+                     person_ids=[world.admin.person_id], department_ids=[world.departments["财务部"]])  # fmt: skip
+    world.session.commit()
+    rows = world.session.exec(select(CarbonCopy).where(CarbonCopy.record_id == record.id)).all()
+    assert {(r.person_id, r.department_id) for r in rows} == {
+        (world.admin.person_id, None),
+        (None, world.departments["财务部"]),
+    }
+    assert world.audit_actions(record.id)[-1] is AuditAction.CC_SET
+    with pytest.raises(PermissionDenied):
+        lifecycle.set_cc(session=world.session, record_id=record.id, by=world.outsider, now=world.now, person_ids=[1])
