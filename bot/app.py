@@ -1,49 +1,79 @@
-"""The aiohttp application: health, and (in later layers) the platforms' endpoints."""
+"""The aiohttp application: health, every enabled platform's endpoints, and the outbox worker."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
 
 import sqlalchemy as sa
 from aiohttp import web
 
+from bot.outbox import OutboxSender
+from bot.platforms import Platform, Services, load_platforms
 from bot.settings import Settings
+from handlers import root_router
+from handlers.dispatcher import Dispatcher, GroupDefaults
 from scheduler.timekeeping import Clock, SystemClock
 from storage.db import make_engine
 
 log = logging.getLogger(__name__)
+SERVICES = web.AppKey("services", Services)
+PLATFORMS = web.AppKey("platforms", list)
 
 
-@dataclass(frozen=True)
-class Runtime:
-    """What every part of the running bot shares: settings, the database, the clock."""
-
-    settings: Settings
-    engine: sa.Engine
-    clock: Clock
-
-
-RUNTIME = web.AppKey("runtime", Runtime)
-
-
-def create_app(settings: Settings, *, engine: sa.Engine | None = None, clock: Clock | None = None) -> web.Application:
-    runtime = Runtime(
-        settings=settings, engine=engine or make_engine(settings.database_url), clock=clock or SystemClock()
-    )
+def create_app(
+    settings: Settings,
+    *,
+    engine: sa.Engine | None = None,
+    clock: Clock | None = None,
+    platforms: Sequence[Platform] | None = None,
+    run_sender: bool = True,
+) -> web.Application:
+    """Everything ``closeloop serve`` runs. Tests pass their own clock and drive the sender themselves."""
+    engine = engine or make_engine(settings.database_url)
+    clock = clock or SystemClock()
+    chosen = list(platforms) if platforms is not None else load_platforms(settings)
+    sender = OutboxSender(engine, {p.name: p for p in chosen}, clock)
+    defaults = GroupDefaults(settings.timezone, settings.language, settings.holiday_country, settings.admin_ids)
+    dispatcher = Dispatcher(engine=engine, clock=clock, router=root_router(), defaults=defaults,
+                            on_enqueued=sender.wake.set)  # fmt: skip
+    services = Services(settings=settings, engine=engine, clock=clock, dispatcher=dispatcher, sender=sender)
     app = web.Application()
-    app[RUNTIME] = runtime
+    app[SERVICES] = services
+    app[PLATFORMS] = chosen
     app.router.add_get("/healthz", healthz)
+    for platform in chosen:
+        platform.mount(app, services)
+    if run_sender:
+        app.cleanup_ctx.append(_outbox_worker)
+    app.on_cleanup.append(_close_platforms)
     return app
+
+
+async def _outbox_worker(app: web.Application) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(app[SERVICES].sender.run(stop))
+    yield
+    stop.set()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(task, timeout=10)
+
+
+async def _close_platforms(app: web.Application) -> None:
+    for platform in app[PLATFORMS]:
+        await platform.close()
 
 
 async def healthz(request: web.Request) -> web.Response:
     """Liveness and database reachability, for the load balancer."""
-    runtime = request.app[RUNTIME]
+    services = request.app[SERVICES]
     try:
-        with runtime.engine.connect() as connection:
+        with services.engine.connect() as connection:
             connection.execute(sa.text("SELECT 1"))
     except sa.exc.SQLAlchemyError as exc:
         log.warning("health check: database unreachable: %s", exc)
         return web.json_response({"status": "error", "database": "unreachable"}, status=503)
-    return web.json_response({"status": "ok", "database": "ok", "platforms": list(runtime.settings.enabled_platforms)})
+    platforms = [p.name for p in request.app[PLATFORMS]]
+    return web.json_response({"status": "ok", "database": "ok", "platforms": platforms})

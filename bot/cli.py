@@ -18,8 +18,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 0
+    overrides = {}
+    if getattr(args, "host", None):
+        overrides["CLOSELOOP_HOST"] = args.host
+    if getattr(args, "port", None):
+        overrides["CLOSELOOP_PORT"] = args.port
     try:
-        settings = load_settings()
+        settings = load_settings(**overrides)
     except ConfigError as exc:
         print(f"closeloop: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -52,15 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
 def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from bot.app import create_app
+    from bot.app import PLATFORMS, create_app
     from storage.db import make_engine
     from storage.migrate import upgrade
 
     engine = make_engine(settings.database_url)
     upgrade(engine)
-    host, port = args.host or settings.host, args.port or settings.port
-    print(f"closeloop: serving on http://{host}:{port}  (platforms: {', '.join(settings.enabled_platforms) or 'none'})")
-    web.run_app(create_app(settings, engine=engine), host=host, port=port, print=None)
+    app = create_app(settings, engine=engine)
+    platforms = ", ".join(platform.name for platform in app[PLATFORMS]) or "none"
+    print(f"closeloop: serving on http://{settings.host}:{settings.port}  (platforms: {platforms})", flush=True)
+    web.run_app(app, host=settings.host, port=settings.port, print=None)
     return 0
 
 

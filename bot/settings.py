@@ -17,6 +17,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from scheduler.timekeeping import WorkdayCalendar, zone
 from storage.i18n import normalize_language
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
 
 class ConfigError(Exception):
     """One line for the operator: ``VARIABLE: what is wrong``."""
@@ -71,6 +73,9 @@ class Settings(BaseSettings):
     language: str = _env("CLOSELOOP_LANGUAGE", "zh-CN")
     holiday_country: str = _env("CLOSELOOP_HOLIDAY_COUNTRY", "CN")
     log_level: str = _env("CLOSELOOP_LOG_LEVEL", "INFO")
+    admins: str = _env("CLOSELOOP_ADMINS", "")
+    sandbox: bool | None = _env("CLOSELOOP_SANDBOX")
+    sandbox_allow_remote: bool = _env("CLOSELOOP_SANDBOX_ALLOW_REMOTE", False)
 
     feishu_app_id: str | None = _env("FEISHU_APP_ID")
     feishu_app_secret: str | None = _env("FEISHU_APP_SECRET")
@@ -156,6 +161,23 @@ class Settings(BaseSettings):
             raise ValueError("must be the 43-character EncodingAESKey from the WeCom console")
         return value
 
+    @field_validator("admins")
+    @classmethod
+    def _admins(cls, value: str) -> str:
+        for entry in filter(None, (part.strip() for part in value.split(","))):
+            if not re.fullmatch(r"(feishu|slack|dingtalk|wecom|sandbox):\S+", entry):
+                raise ValueError(f"entries look like feishu:ou_xxx or slack:U123 (got {entry!r})")
+        return value
+
+    @model_validator(mode="after")
+    def _sandbox_stays_local(self) -> Settings:
+        if self.sandbox_enabled and not self.sandbox_allow_remote and self.host not in LOOPBACK_HOSTS:
+            raise ValueError(
+                f"CLOSELOOP_HOST: the sandbox chat lets anyone speak as anyone, so it only listens on loopback "
+                f"(got {self.host!r}); set CLOSELOOP_SANDBOX=0, or CLOSELOOP_SANDBOX_ALLOW_REMOTE=1 to force it"
+            )
+        return self
+
     @model_validator(mode="after")
     def _platforms_whole(self) -> Settings:
         for spec in PLATFORMS:
@@ -173,6 +195,17 @@ class Settings(BaseSettings):
 
     def value_of(self, env_name: str) -> Any:
         return getattr(self, env_name.lower())
+
+    @property
+    def admin_ids(self) -> frozenset[str]:
+        return frozenset(part.strip() for part in self.admins.split(",") if part.strip())
+
+    @property
+    def sandbox_enabled(self) -> bool:
+        """On when asked for, or by default when no real platform is configured."""
+        if self.sandbox is not None:
+            return self.sandbox
+        return not any(self.value_of(spec.required[0]) is not None for spec in PLATFORMS)
 
     @property
     def enabled_platforms(self) -> tuple[str, ...]:

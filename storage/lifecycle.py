@@ -445,3 +445,17 @@ def reopen(*, session: Session, record_id: int, by: Actor, reason: str, now: dat
     touch(record, now, content=False)
     audit(session, record=record, action=AuditAction.RECORD_REOPENED, by=by, now=now, reason=reason, previous=previous)
     return record
+
+
+def escalate(
+    *, session: Session, record_id: int, by: Actor, now: datetime, item: ActionItem | None = None, reason: str | None
+) -> Record:
+    """升级: a member asks the leads to step in; recorded so the monthly review can count it."""
+    record = load_record(session, record_id)
+    require_status(record, (RecordStatus.CONFIRMING, *ACTIVE_STATUSES), "escalate")
+    require_member(session, record, by, "escalate")
+    reason = (reason or "").strip() or None
+    if reason:
+        require_text("reason", reason)
+    audit(session, record=record, item=item, action=AuditAction.ESCALATED, by=by, now=now, reason=reason)
+    return record

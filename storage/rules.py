@@ -119,7 +119,7 @@ class ActionItemInput:
     """What a form or command supplies for one action item, before it is checked."""
 
     description: str
-    owner_ids: Sequence[int]
+    owner_ids: Sequence[int] | Sequence[str]  # people ids, or platform user ids before they are resolved
     due_at: datetime | None
     measure: str | None = None
     resources: str | None = None

@@ -118,3 +118,4 @@ class AuditAction(StrEnum):
     ITEM_CANCELLED = "item.cancelled"
     ITEM_PROGRESS = "item.progress"
     ITEM_COMPLETED = "item.completed"
+    ESCALATED = "record.escalated"

@@ -1,0 +1,69 @@
+"""Neutral events: what every platform adapter turns its payloads into.
+
+Text arrives with people's @-mentions already written as ``<@USER_ID>`` tokens and
+the bot's own mention removed; ``mentions`` carries the display names the
+platform gave for those ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cards.model import CardPayload
+
+
+@dataclass(frozen=True)
+class Chat:
+    platform: str
+    chat_id: str
+    workspace: str  # the platform tenant; departments are shared across its chats
+    name: str | None = None
+    is_direct: bool = False
+
+
+@dataclass(frozen=True)
+class Sender:
+    user_id: str
+    display_name: str | None = None
+    is_chat_admin: bool = False  # the platform says this person administers the chat
+
+
+@dataclass(frozen=True)
+class MentionedUser:
+    user_id: str
+    display_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """Common to all events. ``event_id`` is the platform's id, used to drop redeliveries.
+
+    ``inline_reply``: the platform can put the handler's reply in its HTTP response
+    (card callbacks, Slack slash commands). When False the reply is posted through
+    the outbox, in the same transaction as the change.
+    """
+
+    event_id: str
+    chat: Chat
+    sender: Sender
+    message_id: str | None = None
+    inline_reply: bool = False
+    platform_context: dict[str, Any] = field(default_factory=dict)  # e.g. Slack's trigger_id; opaque to the core
+
+
+@dataclass(frozen=True)
+class CommandEvent(Event):
+    """A slash command or an ``@bot`` text message."""
+
+    text: str = ""
+    mentions: tuple[MentionedUser, ...] = ()
+
+
+@dataclass(frozen=True)
+class ActionEvent(Event):
+    """A button press or a form submission on a card the bot posted."""
+
+    action: str = ""
+    payload: CardPayload = field(default_factory=CardPayload)
+    form: dict[str, Any] = field(default_factory=dict)

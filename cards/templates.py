@@ -1,0 +1,348 @@
+"""The bot's cards (not forms): record summary, sign-off request, notices, lists, help, report.
+
+Every function takes what it shows and the reader's language and returns a
+neutral ``Card``; people appear as ``<@user_id>`` mentions that each platform
+renders its own way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from cards.actions import ActionId
+from cards.model import (
+    Actions,
+    Button,
+    ButtonStyle,
+    Card,
+    CardPayload,
+    Divider,
+    Field,
+    Fields,
+    Header,
+    Markdown,
+    Note,
+    Tone,
+    mention,
+)
+from scheduler.timekeeping import format_local, to_local
+from storage.errors import message as storage_message
+from storage.i18n import Catalog
+from storage.models import Department, Group, Person, Record
+from storage.queries import ItemView, MonthlyReport, RecordFilter, RecordView
+from storage.types import ItemStatus, RecordStatus
+
+CATALOG = Catalog.load(Path(__file__).with_name("messages.toml"))
+STATUS_TONE = {
+    RecordStatus.DRAFT: Tone.NEUTRAL, RecordStatus.CONFIRMING: Tone.INFO, RecordStatus.IN_PROGRESS: Tone.INFO,
+    RecordStatus.DELAYED: Tone.WARNING, RecordStatus.CLOSED: Tone.SUCCESS,
+}  # fmt: skip
+
+
+def t(key: str, lang: str, **params: Any) -> str:
+    return CATALOG.text(key, lang, **params)
+
+
+def status_text(status: RecordStatus | ItemStatus, lang: str) -> str:
+    prefix = "status" if isinstance(status, RecordStatus) else "item_status"
+    return storage_message(f"{prefix}.{status.value}").render(lang)
+
+
+def category_text(category: str | None, lang: str) -> str:
+    return t(f"category.{category or 'uncategorised'}", lang)
+
+
+def who(person: Person | None, lang: str) -> str:
+    return mention(person.user_id) if person else t("summary.none", lang)
+
+
+def people_text(people: Iterable[Person], lang: str) -> str:
+    mentions = [mention(p.user_id) for p in dict.fromkeys(people)]
+    return " ".join(mentions) if mentions else t("summary.none", lang)
+
+
+def due_text(instant: datetime, zone: ZoneInfo) -> str:
+    """A deadline given as a date only (stored as 23:59 local) shows as the date."""
+    local = to_local(instant, zone)
+    return format_local(instant, zone, with_time=local.time() != time(23, 59))
+
+
+def payload_of(record: Record, **extra: str) -> CardPayload:
+    return CardPayload(record_id=record.id, version=record.version, extra=dict(extra))
+
+
+def error_card(text: str | None, *, lang: str) -> Card:
+    return Card(
+        header=Header(title=t("error.title", lang), tone=Tone.DANGER),
+        elements=[Markdown(text=text or t("error.internal", lang))],
+    )
+
+
+def notice(title: str, text: str, *, tone: Tone = Tone.INFO, buttons: Sequence[Button] = ()) -> Card:
+    elements: list[Any] = [Markdown(text=text)]
+    if buttons:
+        elements.append(Actions(buttons=list(buttons)))
+    return Card(header=Header(title=title, tone=tone), elements=elements)
+
+
+def item_line(view: RecordView, item: ItemView, *, lang: str, zone: ZoneInfo) -> str:
+    progress = ""
+    if item.last_progress is not None:
+        percent = f"{item.last_progress.percent}%" if item.last_progress.percent is not None else ""
+        progress = t("summary.progress", lang, percent=percent, text=item.last_progress.text)
+    return t(
+        "summary.item_line", lang, ref=f"{view.record.ref}-{item.item.seq}", description=item.item.description,
+        owner=who(item.owner, lang), due=due_text(item.item.due_at, zone),
+        measure=t("summary.measure", lang, measure=item.item.measure) if item.item.measure else "",
+        status=status_text(item.item.status, lang), progress=progress,
+    )  # fmt: skip
+
+
+def record_summary(view: RecordView, *, lang: str, zone: ZoneInfo) -> Card:
+    """The record as the group sees it, with the buttons that fit its status."""
+    record = view.record
+    meeting = ""
+    if record.meeting_start:
+        meeting = format_local(record.meeting_start, zone)
+        if record.meeting_end:
+            meeting += "–" + format_local(record.meeting_end, zone)[-5:]
+    fields = [
+        Field(label=t("summary.status", lang), value=status_text(record.status, lang)),
+        Field(label=t("summary.recorder", lang), value=who(view.recorder, lang)),
+        Field(label=t("summary.category", lang), value=category_text(record.category, lang)),
+    ]
+    if meeting:
+        fields.append(Field(label=t("summary.meeting", lang), value=meeting))
+    if record.place or record.meeting_link:
+        fields.append(
+            Field(label=t("summary.place", lang), value=" ".join(filter(None, [record.place, record.meeting_link])))
+        )
+    elements: list[Any] = [Fields(items=fields)]
+    participants = [
+        f"- {p.department.name + ' ' if p.department else ''}{mention(p.person.user_id)}"
+        f"{_authority(p.row.decision_authority, p.row.resource_authority, lang)} · "
+        f"{t('summary.confirmed' if p.row.confirmed_at else 'summary.not_confirmed', lang)}"
+        for p in view.participants
+    ]
+    sections = [
+        ("summary.participants", "\n".join(participants)),
+        ("summary.problem", _problem_text(record)),
+        ("summary.key_points", "\n".join(f"- **{d.name}**：{k.text}" for d, k in view.key_points)),
+        ("summary.items", "\n".join("- " + item_line(view, i, lang=lang, zone=zone) for i in view.items)),
+        ("summary.resources", "\n".join("- " + _resource_line(r, lang) for r in view.resources)),
+        ("summary.cc", people_text(view.cc_people, lang) + "".join(f" {d.name}" for d in view.cc_departments)
+         if view.cc_people or view.cc_departments else ""),
+        ("summary.notes", record.notes or ""),
+        ("summary.next_meeting", format_local(record.next_meeting_at, zone) if record.next_meeting_at else ""),
+        ("summary.verification", record.verification or ""),
+    ]  # fmt: skip
+    for key, text in sections:
+        if text:
+            elements.append(Markdown(text=f"**{t(key, lang)}**\n{text}"))
+    buttons = summary_buttons(record, lang=lang)
+    if buttons:
+        elements.extend([Divider(), Actions(buttons=buttons)])
+    return Card(
+        header=Header(
+            title=t("summary.title", lang, ref=record.ref, topic=record.topic), tone=STATUS_TONE[record.status]
+        ),
+        elements=elements,
+        payload=payload_of(record),
+    )
+
+
+def _problem_text(record: Record) -> str:
+    parts = [record.problem or ""]
+    for name in ("what", "when", "where", "who", "why", "how"):
+        value = getattr(record, f"problem_{name}")
+        if value:
+            parts.append(f"- {name.capitalize()}: {value}")
+    if record.impact:
+        parts.append(f"- Impact: {record.impact}")
+    if record.root_cause:
+        parts.append(f"- Root cause: {record.root_cause}")
+    return "\n".join(p for p in parts if p)
+
+
+def _authority(decision: bool, resource: bool, lang: str) -> str:
+    key = {(True, True): "both", (True, False): "decision", (False, True): "resource"}.get((decision, resource))
+    return f"（{t(f'authority.{key}', lang)}）" if key else ""
+
+
+def _resource_line(view: Any, lang: str) -> str:
+    request = view.request
+    amount = f"{request.amount.normalize():f} {request.unit or ''}".strip() if request.amount is not None else ""
+    return t(
+        "summary.resource_line", lang, what=request.what, amount=amount, approver=who(view.approver, lang),
+        status=t(f"resource_status.{request.status.value}", lang),
+    )  # fmt: skip
+
+
+def summary_buttons(record: Record, *, lang: str) -> list[Button]:
+    payload = payload_of(record)
+
+    def button(key: str, action: ActionId, style: ButtonStyle = ButtonStyle.DEFAULT) -> Button:
+        return Button(label=t(key, lang), action=action, payload=payload, style=style)
+
+    if record.status is RecordStatus.CONFIRMING:
+        return [
+            button("button.confirm", ActionId.RECORD_CONFIRM, ButtonStyle.PRIMARY),
+            button("button.activate", ActionId.RECORD_ACTIVATE),
+            button("button.edit", ActionId.RECORD_EDIT),
+        ]
+    if record.status in (RecordStatus.IN_PROGRESS, RecordStatus.DELAYED):
+        return [
+            button("button.progress", ActionId.ITEM_PROGRESS_OPEN, ButtonStyle.PRIMARY),
+            button("button.add_item", ActionId.ITEM_ADD_OPEN),
+            button("button.close", ActionId.RECORD_CLOSE_OPEN),
+        ]
+    if record.status is RecordStatus.DRAFT:
+        return [button("button.edit", ActionId.RECORD_EDIT, ButtonStyle.PRIMARY)]
+    return []
+
+
+def confirmation_request(view: RecordView, *, lang: str) -> Card:
+    record = view.record
+    people = people_text((p.person for p in view.unconfirmed), lang)
+    return notice(
+        t("summary.title", lang, ref=record.ref, topic=record.topic),
+        t("confirm.request", lang, ref=record.ref, topic=record.topic, people=people),
+        buttons=[Button(label=t("button.confirm", lang), action=ActionId.RECORD_CONFIRM, payload=payload_of(record),
+                        style=ButtonStyle.PRIMARY)],
+    )  # fmt: skip
+
+
+def activation_notice(view: RecordView, *, informed: Sequence[Person], missing: Sequence[Person], lang: str) -> Card:
+    record = view.record
+    people = people_text(informed, lang)
+    if missing:
+        text = t("activate.text_missing", lang, topic=record.topic, missing=people_text(missing, lang), people=people)
+    else:
+        text = t("activate.text", lang, topic=record.topic, people=people)
+    return notice(t("activate.title", lang, ref=record.ref), text, tone=Tone.SUCCESS)
+
+
+def closed_notice(record: Record, *, lang: str) -> Card:
+    return notice(
+        t("closed.title", lang, ref=record.ref),
+        t("closed.text", lang, topic=record.topic, verification=record.verification),
+        tone=Tone.SUCCESS,
+    )
+
+
+def list_card(
+    records: Sequence[tuple[Record, int, datetime | None]], *, which: RecordFilter, lang: str, zone: ZoneInfo
+) -> Card:
+    """(record, open item count, next due) per line, newest first."""
+    title = t("list.title", lang, which=t(f"list.which.{which.value}", lang))
+    if not records:
+        return notice(title, t("list.empty", lang), tone=Tone.NEUTRAL)
+    lines = [
+        "- " + t(
+            "list.line", lang, ref=record.ref, topic=record.topic, status=status_text(record.status, lang),
+            open=open_count, next_due=t("list.next_due", lang, due=due_text(next_due, zone)) if next_due else "",
+        )
+        for record, open_count, next_due in records
+    ]  # fmt: skip
+    return Card(header=Header(title=title, tone=Tone.INFO), elements=[Markdown(text="\n".join(lines))])
+
+
+def help_card(commands: Sequence[Any], *, lang: str) -> Card:
+    """``commands``: the grammar's command table (usage and description per language)."""
+    lines = [f"- `{spec.usage(lang)}` — {spec.description(lang)}" for spec in commands]
+    return Card(
+        header=Header(title=t("help.title", lang), tone=Tone.INFO),
+        elements=[Markdown(text=t("help.intro", lang)), Markdown(text="\n".join(lines))],
+    )
+
+
+def export_card(view: RecordView, *, lang: str, zone: ZoneInfo) -> Card:
+    """The record in the template's table layout, as Markdown to paste into a document."""
+    record = view.record
+    rows = [
+        ("field.topic", record.topic),
+        ("summary.meeting", format_local(record.meeting_start, zone) if record.meeting_start else ""),
+        ("summary.place", " ".join(filter(None, [record.place, record.meeting_link]))),
+        ("summary.participants", "；".join(
+            f"{p.department.name if p.department else ''} {p.person.display_name}"
+            f"{_authority(p.row.decision_authority, p.row.resource_authority, lang)}" for p in view.participants)),
+        ("summary.problem", _problem_text(record).replace("\n", "；")),
+        ("summary.key_points", "；".join(f"{d.name}：{k.text}" for d, k in view.key_points)),
+        ("summary.items", "；".join(
+            f"{record.ref}-{i.item.seq} {i.item.description}（{i.owner.display_name}，{due_text(i.item.due_at, zone)}，"
+            f"{status_text(i.item.status, lang)}）" for i in view.items)),
+        ("summary.resources", "；".join(_resource_line(r, lang) for r in view.resources)),
+        ("summary.status", status_text(record.status, lang)),
+        ("summary.verification", record.verification or ""),
+        ("summary.notes", record.notes or ""),
+        ("summary.recorder", view.recorder.display_name),
+        ("summary.cc", "、".join([p.display_name for p in view.cc_people] + [d.name for d in view.cc_departments])),
+        ("summary.category", category_text(record.category, lang)),
+    ]  # fmt: skip
+    labels = {"field.topic": storage_message("field.topic").render(lang)}
+    table = ["| | |", "|---|---|"] + [f"| {labels.get(key) or t(key, lang)} | {_cell(value)} |" for key, value in rows]
+    return Card(
+        header=Header(title=t("export.title", lang, ref=record.ref)), elements=[Markdown(text="\n".join(table))]
+    )
+
+
+def _cell(value: str) -> str:
+    text = value.replace("|", "\\|").replace("\n", " ")
+    return text.replace("<@", "@") or "—"
+
+
+def report_card(report: MonthlyReport, *, lang: str) -> Card:
+    rate = f"{report.on_time_rate:.0%}" if report.on_time_rate is not None else t("report.na", lang)
+    summary = t(
+        "report.summary", lang, opened=report.records_opened, closed=report.records_closed, due=report.items_due,
+        on_time=report.items_done_on_time, rate=rate, overdue=report.items_overdue,
+    )  # fmt: skip
+    categories = "\n".join(f"- {category_text(c, lang)}：{n}" for c, n in report.by_category.most_common())
+    load = "\n".join(f"- {name}：{n}" for name, n in report.open_items_by_department.most_common())
+    elements: list[Any] = [Markdown(text=summary)]
+    if categories:
+        elements.append(Markdown(text=f"**{t('report.categories', lang)}**\n{categories}"))
+    if load:
+        elements.append(Markdown(text=f"**{t('report.departments', lang)}**\n{load}"))
+    return Card(header=Header(title=t("report.title", lang, year=report.year, month=report.month), tone=Tone.INFO),
+                elements=elements)  # fmt: skip
+
+
+def departments_card(rows: Sequence[tuple[Department, Person | None, Person | None]], *, lang: str) -> Card:
+    if not rows:
+        return notice(t("dept.title", lang), t("dept.empty", lang), tone=Tone.NEUTRAL)
+    lines = [
+        "- " + t("dept.line", lang, name=d.name, lead=who(lead, lang), director=who(director, lang))
+        for d, lead, director in rows
+    ]
+    return Card(header=Header(title=t("dept.title", lang), tone=Tone.INFO), elements=[Markdown(text="\n".join(lines))])
+
+
+def settings_card(group: Group, *, lang: str) -> Card:
+    values = [
+        ("timezone", group.timezone), ("language", group.language), ("holidays", group.holiday_country),
+        ("prompt", group.prompt_time.strftime("%H:%M")), ("warning", group.warning_time.strftime("%H:%M")),
+        ("warning_days", str(group.warning_days)), ("meeting_reminder", str(group.meeting_reminder_minutes)),
+    ]  # fmt: skip
+    return Card(
+        header=Header(title=t("settings.title", lang), tone=Tone.INFO),
+        elements=[Fields(items=[Field(label=key, value=value) for key, value in values]),
+                  Note(text="/settings <key> <value>")],
+    )  # fmt: skip
+
+
+def escalation_card(
+    view: RecordView, *, ref: str, by: Person, people: Sequence[Person], reason: str | None, lang: str
+) -> Card:
+    record = view.record
+    text = t(
+        "escalate.text", lang, by=mention(by.user_id), ref=ref, topic=record.topic, people=people_text(people, lang),
+        reason=reason or t("escalate.no_reason", lang),
+    )  # fmt: skip
+    return notice(t("escalate.title", lang, ref=ref), text, tone=Tone.DANGER, buttons=[
+        Button(label=t("button.show", lang), action=ActionId.RECORD_SHOW, payload=payload_of(record)),
+    ])  # fmt: skip

@@ -1,0 +1,183 @@
+"""From a neutral event to an answer: the outer middleware layer, run for every event.
+
+In order, inside one transaction:
+1. drop redeliveries (the platform's event id, stored once in ``processed_events``);
+2. load or create the group and the sender (and everyone @-mentioned);
+3. parse the command or look up the card action, and run the matched route;
+4. a reply the platform cannot take inline goes to the outbox in the same commit.
+A domain error or a usage error rolls everything back and answers with one clear
+sentence in the group's language; an unexpected error is logged and answered
+with an apology, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from bot.events import ActionEvent, CommandEvent, Event
+from cards import templates
+from cards.model import Card
+from handlers.context import Poster, mention_names
+from handlers.grammar import UsageError, parse_command
+from handlers.router import Outcome, Router
+from scheduler.timekeeping import Clock, zone
+from storage.db import unit_of_work
+from storage.directory import ensure_group, ensure_person
+from storage.errors import DomainError
+from storage.i18n import normalize_language
+from storage.lifecycle import Actor
+from storage.models import Group, ProcessedEvent
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GroupDefaults:
+    """What a group gets on first contact (from the settings)."""
+
+    timezone: str = "Asia/Shanghai"
+    language: str = "zh-CN"
+    holiday_country: str = "CN"
+    admins: frozenset[str] = frozenset()  # "platform:user_id" of workspace admins
+
+
+@dataclass
+class DispatchResult:
+    outcome: Outcome
+    lang: str = "zh-CN"
+    names: dict[str, str] = field(default_factory=dict)
+    duplicate: bool = False
+    enqueued: int = 0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        engine: sa.Engine,
+        clock: Clock,
+        router: Router,
+        defaults: GroupDefaults | None = None,
+        on_enqueued: Callable[[], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.router = router
+        self.defaults = defaults or GroupDefaults()
+        self.on_enqueued = on_enqueued
+
+    async def feed(self, event: Event) -> DispatchResult:
+        result = await asyncio.to_thread(self.handle, event)
+        if result.enqueued and self.on_enqueued is not None:
+            self.on_enqueued()
+        return result
+
+    def handle(self, event: Event) -> DispatchResult:
+        now = self.clock.now()
+        try:
+            with unit_of_work(self.engine) as session:
+                if not _first_delivery(session, event, now):
+                    return DispatchResult(Outcome(), duplicate=True)
+                data = self._context(session, event, now)
+                outcome = self._route(event, data)
+                return self._finish(session, event, data, outcome)
+        except (DomainError, UsageError) as error:
+            return self._answer_error(event, now, error)
+        except Exception:
+            log.exception("event %s from %s failed", event.event_id, event.chat.platform)
+            return self._answer_error(event, now, None)
+
+    def _context(self, session: Session, event: Event, now: Any) -> dict[str, Any]:
+        group = self._group(session, event, now)
+        person = ensure_person(
+            session=session, platform=event.chat.platform, user_id=event.sender.user_id,
+            display_name=event.sender.display_name,
+        )  # fmt: skip
+        if f"{event.chat.platform}:{event.sender.user_id}" in self.defaults.admins and not person.is_admin:
+            person.is_admin = True
+            session.add(person)
+        for mentioned in getattr(event, "mentions", ()):
+            ensure_person(
+                session=session, platform=event.chat.platform, user_id=mentioned.user_id,
+                display_name=mentioned.display_name,
+            )  # fmt: skip
+        session.flush()
+        actor = Actor(person.id or 0, is_admin=person.is_admin or event.sender.is_chat_admin)
+        lang = normalize_language(group.language)
+        return {
+            "event": event, "session": session, "group": group, "person": person, "actor": actor, "lang": lang,
+            "now": now, "zone": zone(group.timezone), "out": Poster(session, group, now, event_id=event.event_id),
+        }  # fmt: skip
+
+    def _group(self, session: Session, event: Event, now: Any) -> Group:
+        return ensure_group(
+            session=session, platform=event.chat.platform, chat_id=event.chat.chat_id,
+            workspace=event.chat.workspace, now=now, name=event.chat.name or "", timezone=self.defaults.timezone,
+            language=self.defaults.language, holiday_country=self.defaults.holiday_country,
+        )  # fmt: skip
+
+    def _route(self, event: Event, data: dict[str, Any]) -> Outcome:
+        if isinstance(event, CommandEvent):
+            command = parse_command(event.text)
+            route = self.router.resolve_command(command)
+            if route is None:
+                raise DomainError("command.not_available", command=command.name.value)
+            return route({**data, "command": command})
+        if isinstance(event, ActionEvent):
+            route = self.router.resolve_action(event.action)
+            if route is None:
+                raise DomainError("action.unknown", action=event.action)
+            return route({**data, "payload": event.payload, "form": event.form})
+        raise TypeError(f"not an event the core handles: {type(event).__name__}")
+
+    def _finish(self, session: Session, event: Event, data: dict[str, Any], outcome: Outcome) -> DispatchResult:
+        poster: Poster = data["out"]
+        if not event.inline_reply:
+            for index, card in enumerate(c for c in (outcome.reply, outcome.form) if c is not None):
+                poster.post(card, key=f"event:{event.event_id}:reply:{index}", reply_to=event.message_id)
+            outcome = Outcome(update=outcome.update, toast=outcome.toast, extra=outcome.extra)
+        cards = [c for c in (outcome.reply, outcome.form, outcome.update) if c is not None]
+        return DispatchResult(
+            outcome, lang=data["lang"], names=mention_names(session, data["group"].platform, cards),
+            enqueued=poster.count,
+        )  # fmt: skip
+
+    def _answer_error(self, event: Event, now: Any, error: DomainError | UsageError | None) -> DispatchResult:
+        """A fresh transaction after the rollback: remember the event and say what went wrong."""
+        with unit_of_work(self.engine) as session:
+            group = self._group(session, event, now)
+            lang = normalize_language(group.language)
+            card = templates.error_card(error.message(lang) if error else None, lang=lang)
+            enqueued = 0
+            if error is not None and not _first_delivery(session, event, now):
+                return DispatchResult(Outcome(), lang=lang, duplicate=True)
+            if not event.inline_reply:
+                poster = Poster(session, group, now, event_id=event.event_id)
+                poster.post(card, key=f"event:{event.event_id}:error", reply_to=event.message_id)
+                enqueued = poster.count
+            outcome = Outcome(reply=card, toast=_first_line(card)) if event.inline_reply else Outcome()
+            return DispatchResult(outcome, lang=lang, enqueued=enqueued)
+
+
+def _first_delivery(session: Session, event: Event, now: Any) -> bool:
+    """Record the event id; False when the platform delivered it before."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(ProcessedEvent)
+        .values(platform=event.chat.platform, event_id=event.event_id[:200], received_at=now)
+        .on_conflict_do_nothing(index_elements=["platform", "event_id"])
+    )
+    return session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+
+
+def _first_line(card: Card) -> str | None:
+    return card.header.title if card.header else None
