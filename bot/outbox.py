@@ -104,8 +104,13 @@ def enqueue(
     }  # fmt: skip
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"])
-    return session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+    statement = (
+        insert(OutboxMessage)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(OutboxMessage.id)  # rowcount is not reliable through the ORM on every driver
+    )
+    return session.execute(statement).first() is not None
 
 
 def to_outgoing(row: OutboxMessage) -> OutgoingMessage:

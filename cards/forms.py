@@ -240,7 +240,7 @@ def parse_record_form(values: Mapping[str, Any], *, now: datetime, zone: ZoneInf
     start, end = out.fields["meeting_start"], out.fields["meeting_end"]
     if start and end and end < start:
         errors["meeting_end"] = storage_message("record.meeting_end_before_start").render(lang)
-    checked = check_texts({k: v for k, v in out.fields.items() if isinstance(v, str)})
+    checked = check_texts({k: v for k, v in out.fields.items() if isinstance(v, str) and k != "category"})
     errors.update({k: m.render(lang) for k, m in checked.errors.items()})
     warnings.update({k: m.render(lang) for k, m in checked.warnings.items()})
 

@@ -60,8 +60,13 @@ def who(person: Person | None, lang: str) -> str:
     return mention(person.user_id) if person else t("summary.none", lang)
 
 
+def unique(people: Iterable[Person]) -> list[Person]:
+    """People in order, each once (rows are not hashable)."""
+    return list({person.id: person for person in people}.values())
+
+
 def people_text(people: Iterable[Person], lang: str) -> str:
-    mentions = [mention(p.user_id) for p in dict.fromkeys(people)]
+    mentions = [mention(p.user_id) for p in unique(people)]
     return " ".join(mentions) if mentions else t("summary.none", lang)
 
 

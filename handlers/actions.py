@@ -199,7 +199,7 @@ def escalate(command: grammar.Escalate, session: Session, group: Group, person: 
     if item is None:
         people += list(view.cc_people)
     lifecycle.escalate(session=session, record_id=record.id or 0, by=actor, now=now, item=item, reason=command.reason)
-    card = templates.escalation_card(view, ref=ref, by=person, people=list(dict.fromkeys(people)), reason=command.reason,
+    card = templates.escalation_card(view, ref=ref, by=person, people=templates.unique(people), reason=command.reason,
                                      lang=lang)  # fmt: skip
     out.post(card, key=f"escalate:{ref}:{now.isoformat()}")
     return Outcome(toast=t("escalate.title", lang, ref=ref))

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from cards.templates import unique
 from storage.directory import ensure_person, find_department, set_department
 from storage.errors import NotFound
 from storage.lifecycle import load_record
@@ -54,8 +55,7 @@ def leads_of(session: Session, departments: Iterable[Department | None], *, dire
 def informed_on_activation(session: Session, view: RecordView) -> list[Person]:
     """Who hears that a record starts: the cc list, the leads of cc'd and taking-part departments."""
     departments = [p.department for p in view.participants] + list(view.cc_departments)
-    people = list(view.cc_people) + leads_of(session, departments)
-    return list(dict.fromkeys(people))
+    return unique([*view.cc_people, *leads_of(session, departments)])
 
 
 def load_draft(session: Session, group: Group, person: Person, form_key: str) -> FormDraft | None:

@@ -175,8 +175,9 @@ def _first_delivery(session: Session, event: Event, now: Any) -> bool:
         insert(ProcessedEvent)
         .values(platform=event.chat.platform, event_id=event.event_id[:200], received_at=now)
         .on_conflict_do_nothing(index_elements=["platform", "event_id"])
+        .returning(ProcessedEvent.id)
     )
-    return session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+    return session.execute(statement).first() is not None
 
 
 def _first_line(card: Card) -> str | None:

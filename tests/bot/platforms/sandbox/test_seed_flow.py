@@ -1,0 +1,160 @@
+"""The template's own example, 订单系统数据延迟, driven through the sandbox API from /record new to active."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlmodel import Session, select
+
+from storage.models import (
+    ActionItem,
+    AuditEntry,
+    CarbonCopy,
+    Department,
+    FormDraft,
+    KeyPoint,
+    OutboxMessage,
+    Participant,
+    Person,
+    Record,
+    ResourceRequest,
+)
+from storage.types import AuditAction, Category, ItemStatus, OutboxStatus, RecordStatus
+
+from .conftest import SandboxChat
+
+SEED_FORM: dict[str, Any] = {
+    "topic": "订单系统数据延迟问题专项沟通",
+    "meeting_start": "2026-11-24 14:00",
+    "meeting_end": "2026-11-24 15:30",
+    "place": "3楼会议室",
+    "meeting_link": "https://meeting.example.com/123",
+    "category": "technical",
+    "participants": [
+        {"person": "zhangwei", "department": "运营部", "authority": "decision"},
+        {"person": "lina", "department": "技术部", "authority": "both"},
+        {"person": "wangfang", "department": "财务部", "authority": "resource"},
+    ],
+    "problem": "自11月20日起订单系统数据同步延迟约4小时，客服无法查询最新订单状态",
+    "problem_what": "订单数据同步延迟", "problem_when": "11月20日起", "problem_where": "订单中心 → 客服系统",
+    "problem_who": "客服、仓储", "problem_why": "同步脚本单线程，服务器负载高", "problem_how": "高峰期任务堆积",
+    "impact": "客服投诉每天约40起",
+    "key_points": [
+        {"department": "技术部", "text": "硬件采购需走流程，周期约5天"},
+        {"department": "运营部", "text": "需在双12前恢复到1.5小时以内"},
+        {"department": "财务部", "text": "临时扩容预算可走紧急审批"},
+    ],
+    "items": [
+        {"description": "优化同步脚本为多线程", "owner": "lina", "due": "11月27日", "measure": "延迟≤1.5小时", "term": "short"},
+        {"description": "审批临时扩容预算5000元", "owner": "wangfang", "due": "11月26日 18:00", "measure": "审批单通过"},
+        {"description": "建立延迟监控告警", "owner": "zhaoqiang", "due": "12月10日", "measure": "延迟超1小时告警",
+         "term": "long"},
+    ],
+    "resources": [{"what": "临时扩容服务器", "amount": "5000", "unit": "元", "approver": "wangfang"}],
+    "cc_people": ["liuyang"],
+    "cc_departments": "总经办",
+    "notes": "下次会议：12月1日10:00 复盘进展",
+    "next_meeting_at": "12月1日 10:00",
+}  # fmt: skip
+
+
+def form_of(card: dict[str, Any]) -> dict[str, Any]:
+    return next(e for e in card["elements"] if e["kind"] == "form")
+
+
+def inputs_of(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found = {}
+    for section in form_of(card)["sections"]:
+        for item in section["inputs"]:
+            found[item["name"]] = item
+    return found
+
+
+async def open_and_submit(chat: SandboxChat) -> tuple[dict, Record]:
+    opened = await chat.say("zhangwei", "/record new 订单系统数据延迟问题专项沟通")
+    (form_card,) = [m["card"] for m in opened["posted"]]
+    assert inputs_of(form_card)["topic"]["value"] == "订单系统数据延迟问题专项沟通"
+    submit = form_of(form_card)["submit"]
+    answer = await chat.act("zhangwei", submit["action"], submit["payload"], SEED_FORM)
+    with Session(chat.engine) as session:
+        record = session.exec(select(Record)).one()
+    return answer, record
+
+
+async def test_the_seed_example_from_new_to_active(chat: SandboxChat) -> None:
+    answer, record = await open_and_submit(chat)
+    assert answer["update"]["header"]["title"] == f"{record.ref} 订单系统数据延迟问题专项沟通"
+    assert answer["toast"] == f"{record.ref} 已提交，等待参与人确认"
+    request = answer["posted"][-1]["card"]
+    assert "<@zhangwei> <@lina> <@wangfang>" in request["elements"][0]["text"]
+    assert answer["posted"][-1]["names"] == {"zhangwei": "张伟", "lina": "李娜", "wangfang": "王芳"}
+    confirm = request["elements"][1]["buttons"][0]
+
+    for user in ("lina", "wangfang"):
+        confirmed = await chat.act(user, confirm["action"], confirm["payload"])
+        assert confirmed["toast"] == f"已确认 {record.ref}" and confirmed["posted"] == []
+    last = await chat.act("zhangwei", confirm["action"], confirm["payload"])
+    (activation,) = [m["card"] for m in last["posted"]]
+    assert activation["header"]["title"] == f"{record.ref} 已启动跟进"
+    text = activation["elements"][0]["text"]
+    for person in ("liuyang", "zhangwei", "lina", "wangfang"):  # cc, and the leads of the departments taking part
+        assert f"<@{person}>" in text
+
+    with Session(chat.engine) as session:
+        stored = session.get(Record, record.id)
+        assert stored.status is RecordStatus.IN_PROGRESS
+        assert (stored.topic, stored.place, stored.meeting_link) == (
+            "订单系统数据延迟问题专项沟通", "3楼会议室", "https://meeting.example.com/123")  # fmt: skip
+        assert stored.meeting_start == datetime(2026, 11, 24, 6, 0, tzinfo=UTC)  # 14:00 in Shanghai
+        assert stored.meeting_end == datetime(2026, 11, 24, 7, 30, tzinfo=UTC)
+        assert stored.next_meeting_at == datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+        assert stored.category is Category.TECHNICAL
+        assert stored.problem_why == "同步脚本单线程，服务器负载高" and stored.impact == "客服投诉每天约40起"
+        assert stored.notes == "下次会议：12月1日10:00 复盘进展"
+        recorder = session.get(Person, stored.recorder_id)
+        assert recorder.user_id == "zhangwei"
+        departments = {d.id: d.name for d in session.exec(select(Department))}
+        people = {p.id: p.user_id for p in session.exec(select(Person))}
+        participants = {
+            people[p.person_id]: (departments[p.department_id], p.decision_authority, p.resource_authority,
+                                  p.confirmed_at is not None)
+            for p in session.exec(select(Participant))
+        }  # fmt: skip
+        assert participants == {
+            "zhangwei": ("运营部", True, False, True), "lina": ("技术部", True, True, True),
+            "wangfang": ("财务部", False, True, True),
+        }  # fmt: skip
+        points = {departments[k.department_id]: k.text for k in session.exec(select(KeyPoint))}
+        assert points["技术部"] == "硬件采购需走流程，周期约5天" and len(points) == 3
+        items = session.exec(select(ActionItem).order_by(ActionItem.seq)).all()
+        assert [(i.seq, people[i.owner_id], i.status) for i in items] == [
+            (1, "lina", ItemStatus.OPEN), (2, "wangfang", ItemStatus.OPEN), (3, "zhaoqiang", ItemStatus.OPEN)]  # fmt: skip
+        assert items[0].due_at == datetime(2026, 11, 27, 15, 59, tzinfo=UTC)  # 27 Nov, end of day in Shanghai
+        assert items[1].due_at == datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+        assert items[2].term == "long" and items[0].measure == "延迟≤1.5小时"
+        assert departments[items[0].department_id] == "技术部"
+        (resource,) = session.exec(select(ResourceRequest)).all()
+        assert (resource.what, resource.amount, resource.unit, people[resource.approver_id]) == (
+            "临时扩容服务器", Decimal("5000"), "元", "wangfang")  # fmt: skip
+        cc = session.exec(select(CarbonCopy)).all()
+        assert {people.get(c.person_id) for c in cc if c.person_id} == {"liuyang"}
+        assert {departments[c.department_id] for c in cc if c.department_id} == {"总经办"}
+        actions = [a.action for a in session.exec(select(AuditEntry).order_by(AuditEntry.id))]
+        assert actions[0] is AuditAction.RECORD_CREATED and actions[-1] is AuditAction.RECORD_ACTIVATED
+        assert actions.count(AuditAction.ITEM_ADDED) == 3 and actions.count(AuditAction.RECORD_CONFIRMED) == 3
+        assert session.exec(select(FormDraft)).all() == [], "the draft is gone once the record is stored"
+        assert {m.status for m in session.exec(select(OutboxMessage))} == {OutboxStatus.SENT}
+
+    history = await chat.history()
+    titles = [m["card"]["header"]["title"] for m in history]
+    assert titles[0] == "新建跨部门沟通记录" and titles[-1] == f"{record.ref} 已启动跟进"
+
+
+async def test_the_page_renders_the_chat_as_html_forms(chat: SandboxChat) -> None:
+    await open_and_submit(chat)
+    response = await chat.client.get(f"/?group={chat.group}&as=lina")
+    html = await response.text()
+    assert response.status == 200 and "确认无误" in html and 'name="items.0.owner"' in html
+    assert 'name="action" value="record.confirm"' in html and "李娜" in html
