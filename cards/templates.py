@@ -43,7 +43,7 @@ STATUS_TONE = {
 }  # fmt: skip
 
 
-def t(key: str, lang: str, **params: Any) -> str:
+def t(key: str, lang: str, /, **params: Any) -> str:
     return CATALOG.text(key, lang, **params)
 
 

@@ -38,7 +38,7 @@ class Catalog:
             raw = tomllib.load(fh)
         return cls(path=path, entries={key: dict(value) for key, value in raw.items()})
 
-    def text(self, key: str, lang: str | None = None, **params: Any) -> str:
+    def text(self, key: str, lang: str | None = None, /, **params: Any) -> str:
         entry = self.entries[key]
         template = entry.get(normalize_language(lang)) or entry[DEFAULT_LANGUAGE]
         return template.format(**params)
