@@ -155,7 +155,8 @@ class Dispatcher:
         with unit_of_work(self.engine) as session:
             group = self._group(session, event, now)
             lang = normalize_language(group.language)
-            card = templates.error_card(error.message(lang) if error else None, lang=lang)
+            text = error.message(lang) if error else None
+            card = templates.error_card(text, lang=lang)
             enqueued = 0
             if error is not None and not _first_delivery(session, event, now):
                 return DispatchResult(Outcome(), lang=lang, duplicate=True)
@@ -163,7 +164,8 @@ class Dispatcher:
                 poster = Poster(session, group, now, event_id=event.event_id)
                 poster.post(card, key=f"event:{event.event_id}:error", reply_to=event.message_id)
                 enqueued = poster.count
-            outcome = Outcome(reply=card, toast=_first_line(card)) if event.inline_reply else Outcome()
+            toast = text or templates.t("error.internal", lang)
+            outcome = Outcome(reply=card, toast=toast) if event.inline_reply else Outcome(toast=toast)
             return DispatchResult(outcome, lang=lang, enqueued=enqueued)
 
 
@@ -178,7 +180,3 @@ def _first_delivery(session: Session, event: Event, now: Any) -> bool:
         .returning(ProcessedEvent.id)
     )
     return session.execute(statement).first() is not None
-
-
-def _first_line(card: Card) -> str | None:
-    return card.header.title if card.header else None
