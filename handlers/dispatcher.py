@@ -24,7 +24,6 @@ from sqlmodel import Session
 
 from bot.events import ActionEvent, CommandEvent, Event
 from cards import templates
-from cards.model import Card
 from handlers.context import Poster, mention_names
 from handlers.grammar import UsageError, parse_command
 from handlers.router import Outcome, Router

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
-import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import ClassVar
 
@@ -327,9 +326,16 @@ def _words() -> dict[str, CommandName]:
 WORDS = _words()
 
 
-def normalize(text: str) -> str:
-    """Full-width forms to ASCII (／ → /, ％ → %, digits), but CJK stays; full-width spaces to spaces."""
-    return unicodedata.normalize("NFKC", text).replace("\u3000", " ").strip()
+FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
+
+def fold(text: str) -> str:
+    """Full-width ASCII (／ｒｅｃｏｒｄ, Ｒ１２, ％) and the ideographic space to plain ASCII.
+
+    It keeps every character in its place, so free text (a topic, a result) can be
+    cut from the user's original wording at the same offsets.
+    """
+    return text.translate(FULL_WIDTH)
 
 
 def _split_head(text: str) -> tuple[str, str, str]:
@@ -397,14 +403,30 @@ def _mention(token: str, command: CommandName) -> Mention:
     return Mention(match.group(1))
 
 
+FREE_TEXT = ("topic", "verification", "result", "text", "reason")
+
+
 def parse_command(text: str) -> Command:
-    text = normalize(text or "")
-    text = text[1:].lstrip() if text.startswith("/") else text
-    if not text:
+    original = (text or "").strip()
+    folded = fold(original)
+    start = 1 if folded.startswith("/") else 0
+    body = folded[start:].lstrip()
+    if not body:
         raise UsageError(Problem.EMPTY)
-    name, args, _ = _resolve(text)
-    parser = PARSERS[name]
-    return parser(args, name)
+    name, args, _ = _resolve(body)
+    command = PARSERS[name](args, name)
+    return _with_original_text(command, folded, original)
+
+
+def _with_original_text(command: Command, folded: str, original: str) -> Command:
+    """Free-text arguments as the user wrote them (full-width punctuation kept)."""
+    changes = {}
+    for field in FREE_TEXT:
+        value = getattr(command, field, None)
+        if isinstance(value, str) and value:
+            at = folded.rfind(value)
+            changes[field] = original[at : at + len(value)] if at >= 0 else value
+    return replace(command, **changes) if changes else command
 
 
 def _record_new(args: str, name: CommandName) -> Command:

@@ -116,11 +116,17 @@ async def test_permanent_errors_and_the_last_attempt_give_up(engine: sa.Engine, 
         await sender.run_once()
         clock.advance(timedelta(minutes=20))
     doomed, flaky = rows(engine)
-    assert (doomed.status, doomed.attempts, doomed.last_error) == (OutboxStatus.DEAD, 1, "DeliveryError: chat not found")
+    assert (doomed.status, doomed.attempts, doomed.last_error) == (
+        OutboxStatus.DEAD,
+        1,
+        "DeliveryError: chat not found",
+    )
     assert (flaky.status, flaky.attempts) == (OutboxStatus.DEAD, 3)
 
 
-async def test_a_crash_between_commit_and_send_loses_nothing_and_sends_once(engine: sa.Engine, clock: ManualClock) -> None:
+async def test_a_crash_between_commit_and_send_loses_nothing_and_sends_once(
+    engine: sa.Engine, clock: ManualClock
+) -> None:
     put(engine, clock, "k1")  # committed; the process dies before any send
     platform = FakePlatform()
     restarted = sender_for(engine, platform, clock)  # a new process
@@ -141,7 +147,9 @@ async def test_a_crash_while_sending_waits_for_the_lease_then_sends(engine: sa.E
     assert len(await restarted.run_once()) == 1 and len(platform.received) == 1
 
 
-async def test_the_per_chat_rate_limit_spaces_messages_and_keeps_their_order(engine: sa.Engine, clock: ManualClock) -> None:
+async def test_the_per_chat_rate_limit_spaces_messages_and_keeps_their_order(
+    engine: sa.Engine, clock: ManualClock
+) -> None:
     platform = FakePlatform(rate_limit=RateLimit(per_target=1, per_app=100))
     for index in range(3):
         put(engine, clock, f"k{index}", text=f"第{index}条")
@@ -156,7 +164,9 @@ async def test_the_per_chat_rate_limit_spaces_messages_and_keeps_their_order(eng
 
 
 @pytest.mark.postgres
-async def test_two_workers_share_the_queue_and_send_each_message_once(postgres_engine: sa.Engine, clock: ManualClock) -> None:
+async def test_two_workers_share_the_queue_and_send_each_message_once(
+    postgres_engine: sa.Engine, clock: ManualClock
+) -> None:
     from tests.conftest import _truncate_all  # the shared PostgreSQL database, emptied
 
     _truncate_all(postgres_engine)

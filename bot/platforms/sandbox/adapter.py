@@ -31,6 +31,7 @@ from storage.types import OutboxStatus
 
 NAME = "sandbox"
 MENTION = re.compile(r"@(\w+)")
+BOT_MENTION = re.compile(r"^\s*@(bot|closeloop|机器人)\b\s*", re.I)  # the bot's own mention, as platforms strip it
 
 
 class BadRequest(web.HTTPBadRequest):
@@ -100,7 +101,7 @@ class SandboxPlatform:
                 else f"<@{persona.user_id}>"
             )
 
-        neutral = MENTION.sub(replace, text)
+        neutral = MENTION.sub(replace, BOT_MENTION.sub("", text))
         return CommandEvent(event_id=f"sandbox-{uuid.uuid4()}", chat=self._chat(group), sender=self._sender(user),
                             text=neutral, mentions=tuple(mentions))  # fmt: skip
 

@@ -25,7 +25,9 @@ class SandboxChat:
     group: str = "订单项目群"
 
     async def say(self, user: str, text: str, *, status: int = 200) -> dict[str, Any]:
-        response = await self.client.post("/sandbox/api/messages", json={"group": self.group, "user": user, "text": text})
+        response = await self.client.post(
+            "/sandbox/api/messages", json={"group": self.group, "user": user, "text": text}
+        )
         assert response.status == status, await response.text()
         return await response.json()
 

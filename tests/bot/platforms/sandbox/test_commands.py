@@ -19,7 +19,9 @@ def texts(answer: dict) -> str:
         parts.append(card.get("header", {}).get("title", ""))
         for element in card["elements"]:
             parts.append(element.get("text", ""))
-            parts.extend(f"{i['label']}:{i['value']}" for i in element.get("items", []) if isinstance(i, dict) and "label" in i)
+            parts.extend(
+                f"{i['label']}:{i['value']}" for i in element.get("items", []) if isinstance(i, dict) and "label" in i
+            )
     return "\n".join(parts)
 
 
@@ -28,7 +30,9 @@ async def test_list_in_both_languages(chat: SandboxChat, text: str) -> None:
     record = await active_record(chat)
     answer = await chat.say("lina", text.removeprefix("@bot "))
     said = texts(answer)
-    assert "记录列表（未闭环）" in said and f"**{record.ref}** 订单系统数据延迟问题专项沟通 — 进行中，未完成任务 3" in said
+    assert (
+        "记录列表（未闭环）" in said and f"**{record.ref}** 订单系统数据延迟问题专项沟通 — 进行中，未完成任务 3" in said
+    )
 
 
 @pytest.mark.parametrize(("text", "title"), [
@@ -88,8 +92,12 @@ async def test_add_item_in_both_languages(chat: SandboxChat, text: str) -> None:
     answer = await chat.say("lina", text)
     (form_card,) = [m["card"] for m in answer["posted"]]
     submit = form_card["elements"][0]["submit"]
-    added = await chat.act("lina", submit["action"], submit["payload"],
-                           {"description": "压测同步脚本", "owner": "zhaoqiang", "due": "下周五", "measure": "TPS≥500"})
+    added = await chat.act(
+        "lina",
+        submit["action"],
+        submit["payload"],
+        {"description": "压测同步脚本", "owner": "zhaoqiang", "due": "下周五", "measure": "TPS≥500"},
+    )
     assert "已新增任务 R1-4：压测同步脚本，责任人 <@zhaoqiang>，2026-12-04 前完成。" in texts(added)
 
 
@@ -132,7 +140,9 @@ async def test_monthly_review(chat: SandboxChat, text: str) -> None:
     assert "技术问题：1" in said and "技术部：2" in said
 
 
-@pytest.mark.parametrize("text", ["/dept set 法务部 lead @陈静 director @刘洋", "部门 设置 法务部 负责人 @陈静 总监 @刘洋"])
+@pytest.mark.parametrize(
+    "text", ["/dept set 法务部 lead @陈静 director @刘洋", "部门 设置 法务部 负责人 @陈静 总监 @刘洋"]
+)
 async def test_departments_are_set_by_an_admin(chat: SandboxChat, text: str) -> None:
     denied = texts(await chat.say("lina", text))
     assert "只有管理员可以修改设置和部门。" in denied

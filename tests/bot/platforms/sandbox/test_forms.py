@@ -69,7 +69,9 @@ async def test_a_stale_edit_is_refused_and_the_latest_is_shown(chat: SandboxChat
     first = await chat.act("lina", submit["action"], submit["payload"], values)
     assert first["toast"] == f"{record.ref} 已保存"
     mine_submit = form_of(mine)["submit"]
-    second = await chat.act("zhangwei", mine_submit["action"], mine_submit["payload"], {**values, "notes": "张伟的旧备注"})
+    second = await chat.act(
+        "zhangwei", mine_submit["action"], mine_submit["payload"], {**values, "notes": "张伟的旧备注"}
+    )
     assert second["toast"].startswith(f"记录 {record.ref} 在您打开后已被修改")
     assert inputs_of(second["update"])["notes"]["value"] == "李娜改过的备注", "the latest content comes back to work on"
     with Session(chat.engine) as session:
@@ -123,10 +125,16 @@ async def test_the_record_form_has_every_section_of_the_template(chat: SandboxCh
 
 
 async def test_the_sandbox_api_refuses_bad_requests(chat: SandboxChat) -> None:
-    for body in ({"group": "g", "user": "nobody", "text": "/help"}, {"group": "g", "user": "lina"}, ["not", "an object"]):
+    for body in (
+        {"group": "g", "user": "nobody", "text": "/help"},
+        {"group": "g", "user": "lina"},
+        ["not", "an object"],
+    ):
         response = await chat.client.post("/sandbox/api/messages", json=body)
         assert response.status == 400 and "error" in await response.json()
-    response = await chat.client.post("/sandbox/api/messages", data=b"{not json", headers={"Content-Type": "application/json"})
+    response = await chat.client.post(
+        "/sandbox/api/messages", data=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert response.status == 400
     bad_payload = {"group": "g", "user": "lina", "action": "record.confirm", "payload": "{broken", "form": {}}
     response = await chat.client.post("/sandbox/api/actions", json=bad_payload)

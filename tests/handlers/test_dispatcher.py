@@ -1,0 +1,92 @@
+"""The outer middleware: redeliveries dropped, people created on first contact, errors answered, nothing half-written."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from bot.events import ActionEvent, Chat, CommandEvent, MentionedUser, Sender
+from cards.model import CardPayload
+from handlers import root_router
+from handlers.dispatcher import Dispatcher, GroupDefaults
+from handlers.grammar import RecordNew
+from handlers.router import Outcome, Router
+from scheduler.timekeeping import ManualClock
+from storage.models import Group, OutboxMessage, Person, ProcessedEvent, Record
+
+CHAT = Chat(platform="feishu", chat_id="oc_1", workspace="tenant-1", name="订单项目群")
+
+
+def dispatcher(engine: sa.Engine, clock: ManualClock, router: Router | None = None, **defaults) -> Dispatcher:
+    return Dispatcher(engine=engine, clock=clock, router=router or root_router(), defaults=GroupDefaults(**defaults))
+
+
+def command(text: str, event_id: str = "ev-1", user: str = "ou_zhang", **kwargs) -> CommandEvent:
+    return CommandEvent(event_id=event_id, chat=CHAT, sender=Sender(user, "张伟"), text=text, **kwargs)
+
+
+def count(engine: sa.Engine, model: type) -> int:
+    with Session(engine) as session:
+        return len(session.exec(select(model)).all())
+
+
+async def test_a_redelivered_event_is_processed_once(engine: sa.Engine, clock: ManualClock) -> None:
+    core = dispatcher(engine, clock)
+    first = await core.feed(command("/record new 订单系统数据延迟"))
+    again = await core.feed(command("/record new 订单系统数据延迟"))
+    assert not first.duplicate and again.duplicate and again.enqueued == 0
+    assert count(engine, OutboxMessage) == 1 and count(engine, ProcessedEvent) == 1
+
+
+async def test_group_sender_and_mentioned_people_are_created_on_first_contact(
+    engine: sa.Engine, clock: ManualClock
+) -> None:
+    core = dispatcher(engine, clock, timezone="Europe/Berlin", language="en", admins=frozenset({"feishu:ou_zhang"}))
+    event = command("/dept set IT lead <@ou_li>", mentions=(MentionedUser("ou_li", "李娜"),))
+    result = await core.feed(event)
+    assert result.lang == "en"
+    with Session(engine) as session:
+        group = session.exec(select(Group)).one()
+        assert (group.platform, group.chat_id, group.workspace, group.name, group.timezone, group.language) == (
+            "feishu", "oc_1", "tenant-1", "订单项目群", "Europe/Berlin", "en")  # fmt: skip
+        people = {p.user_id: p for p in session.exec(select(Person))}
+        assert people["ou_zhang"].is_admin and people["ou_li"].display_name == "李娜"
+
+
+async def test_a_domain_error_writes_nothing_but_the_answer(engine: sa.Engine, clock: ManualClock) -> None:
+    core = dispatcher(engine, clock)
+    result = await core.feed(command("/record close R5 已验证"))
+    assert result.outcome.toast == "找不到记录 R5。"
+    with Session(engine) as session:
+        (answer,) = session.exec(select(OutboxMessage)).all()
+        assert answer.payload["card"]["elements"][0]["text"] == "找不到记录 R5。"
+        assert answer.idempotency_key == "feishu:oc_1:event:ev-1:error"
+    again = await core.feed(command("/record close R5 已验证"))
+    assert again.duplicate and count(engine, OutboxMessage) == 1
+
+
+async def test_an_unexpected_failure_rolls_back_and_apologises(engine: sa.Engine, clock: ManualClock) -> None:
+    broken = Router("broken")
+
+    @broken.command(RecordNew)
+    def explode(session: Session, group: Group, person: Person, now) -> Outcome:
+        session.add(Record(group_id=group.id, recorder_id=person.id, topic="half", created_at=now, updated_at=now))
+        session.flush()
+        raise ZeroDivisionError("bug")
+
+    result = await dispatcher(engine, clock, broken).feed(command("/record new x"))
+    assert result.outcome.toast == "出了点问题，操作没有完成，已记录日志。请稍后再试或联系管理员。"
+    assert count(engine, Record) == 0, "no partial write"
+    assert count(engine, ProcessedEvent) == 0, "a platform retry may try again"
+
+
+async def test_inline_replies_stay_out_of_the_outbox(engine: sa.Engine, clock: ManualClock) -> None:
+    core = dispatcher(engine, clock)
+    result = await core.feed(CommandEvent(event_id="s1", chat=CHAT, sender=Sender("ou_zhang"), text="/help",
+                                          inline_reply=True))  # fmt: skip
+    assert result.outcome.reply is not None and result.outcome.reply.header.title == "Closeloop 使用帮助"
+    assert count(engine, OutboxMessage) == 0
+    action = ActionEvent(event_id="a1", chat=CHAT, sender=Sender("ou_zhang"), action="record.show",
+                         payload=CardPayload(record_id=77), inline_reply=True)  # fmt: skip
+    failed = await core.feed(action)
+    assert failed.outcome.reply.header.title == "操作未完成" and count(engine, OutboxMessage) == 0
