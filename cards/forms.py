@@ -265,7 +265,7 @@ def parse_record_form(values: Mapping[str, Any], *, now: datetime, zone: ZoneInf
         elif department in seen_departments:
             errors[f"key_points.{index}.department"] = t("error.duplicate_department", lang)
         seen_departments.add(department)
-        for key, finding in check_texts({"key_point": text}).warnings.items():
+        for finding in check_texts({"key_point": text}).warnings.values():
             warnings[f"key_points.{index}.text"] = finding.render(lang)
         if department and text:
             out.key_points.append((department, text))

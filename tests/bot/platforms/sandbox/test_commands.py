@@ -36,7 +36,9 @@ async def test_list_in_both_languages(chat: SandboxChat, text: str) -> None:
 
 
 @pytest.mark.parametrize(("text", "title"), [
-    ("/record list delayed", "记录列表（已延期）"), ("记录列表 已闭环", "记录列表（已闭环）"), ("/record list mine", "记录列表（与我相关）"),
+    ("/record list delayed", "记录列表（已延期）"),
+    ("记录列表 已闭环", "记录列表（已闭环）"),
+    ("/record list mine", "记录列表（与我相关）"),
 ])  # fmt: skip
 async def test_list_filters(chat: SandboxChat, text: str, title: str) -> None:
     await active_record(chat)
