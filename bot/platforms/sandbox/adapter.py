@@ -13,6 +13,7 @@ import re
 import uuid
 from collections import deque
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,6 +31,7 @@ from storage.models import OutboxMessage
 from storage.types import OutboxStatus
 
 NAME = "sandbox"
+dumps = partial(json.dumps, ensure_ascii=False)  # Chinese stays readable in the API's answers
 MENTION = re.compile(r"@(\w+)")
 BOT_MENTION = re.compile(r"^\s*@(bot|closeloop|机器人)\b\s*", re.I)  # the bot's own mention, as platforms strip it
 
@@ -162,7 +164,7 @@ class SandboxPlatform:
         body = await _json(request)
         group, user, text = _field(body, "group"), _field(body, "user"), _field(body, "text")
         self.said.append(Said(group, user, text))
-        return web.json_response(await self.run(self.command_event(group, user, text)))
+        return web.json_response(await self.run(self.command_event(group, user, text)), dumps=dumps)
 
     async def api_action(self, request: web.Request) -> web.Response:
         body = await _json(request)
@@ -171,10 +173,10 @@ class SandboxPlatform:
             raise BadRequest("form must be an object")
         event = self.action_event(_field(body, "group"), _field(body, "user"), _field(body, "action"),
                                   body.get("payload"), form)  # fmt: skip
-        return web.json_response(await self.run(event))
+        return web.json_response(await self.run(event), dumps=dumps)
 
     async def api_history(self, request: web.Request) -> web.Response:
-        return web.json_response({"messages": await self._history(request.match_info["group"])})
+        return web.json_response({"messages": await self._history(request.match_info["group"])}, dumps=dumps)
 
     # ------------------------------------------------------------ the page
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
+from html import unescape
 
 from sqlmodel import Session, select
 
@@ -100,3 +102,25 @@ async def test_the_page_renders_the_chat_as_html_forms(chat: SandboxChat) -> Non
     html = await response.text()
     assert response.status == 200 and "确认无误" in html and 'name="items.0.owner"' in html
     assert 'name="action" value="record.confirm"' in html and "李娜" in html
+
+
+async def test_the_page_works_with_plain_html_form_posts(chat: SandboxChat) -> None:
+    """What a browser does: type a command, then submit the rendered form with one field missing."""
+    said = await chat.client.post("/sandbox/say", data={"group": "demo", "as": "zhangwei", "text": "/record new 盘点差异"},
+                                  allow_redirects=False)  # fmt: skip
+    assert said.status == 303 and said.headers["Location"] == "/?group=demo&as=zhangwei"
+    html = await (await chat.client.get("/?group=demo&as=zhangwei")).text()
+    payload = re.search(r'name="payload" value="([^"]*)"', html).group(1)
+    form = {
+        "group": "demo", "as": "zhangwei", "action": "record.submit", "payload": unescape(payload),
+        "topic": "盘点差异", "problem": "每周盘点差异超过2%", "participants.0.person": "zhangwei",
+        "items.0.description": "复核盘点流程并出具报告", "items.0.owner": "", "items.0.due": "下周五",
+    }  # fmt: skip
+    acted = await chat.client.post("/sandbox/act", data=form, allow_redirects=False)
+    assert acted.status == 303
+    page = await (await chat.client.get("/?group=demo&as=zhangwei")).text()
+    assert "每项任务需要一位责任人。" in page and 'value="复核盘点流程并出具报告"' in page
+    form["items.0.owner"] = "lina"
+    await chat.client.post("/sandbox/act", data=form, allow_redirects=False)
+    page = await (await chat.client.get("/?group=demo&as=zhangwei")).text()
+    assert "R1 已提交，等待参与人确认" in page and "确认无误" in page
