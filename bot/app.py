@@ -15,6 +15,7 @@ from bot.platforms import Platform, Services, load_platforms
 from bot.settings import Settings
 from handlers import root_router
 from handlers.dispatcher import Dispatcher, GroupDefaults
+from scheduler.runner import SchedulerRunner
 from scheduler.timekeeping import Clock, SystemClock
 from storage.db import make_engine
 
@@ -30,6 +31,7 @@ def create_app(
     clock: Clock | None = None,
     platforms: Sequence[Platform] | None = None,
     run_sender: bool = True,
+    run_scheduler: bool | None = None,
 ) -> web.Application:
     """Everything ``closeloop serve`` runs. Tests pass their own clock and drive the sender themselves."""
     engine = engine or make_engine(settings.database_url)
@@ -48,6 +50,10 @@ def create_app(
         platform.mount(app, services)
     if run_sender:
         app.cleanup_ctx.append(_outbox_worker)
+    if settings.scheduler if run_scheduler is None else run_scheduler:
+        runner = SchedulerRunner(engine, clock, interval_seconds=settings.tick_seconds, on_enqueued=sender.wake.set)
+        app.on_startup.append(lambda _app: _start(runner))
+        app.on_cleanup.append(lambda _app: _stop(runner))
     app.on_cleanup.append(_close_platforms)
     return app
 
@@ -59,6 +65,14 @@ async def _outbox_worker(app: web.Application) -> AsyncIterator[None]:
     stop.set()
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.wait_for(task, timeout=10)
+
+
+async def _start(runner: SchedulerRunner) -> None:
+    runner.start()
+
+
+async def _stop(runner: SchedulerRunner) -> None:
+    runner.stop()
 
 
 async def _close_platforms(app: web.Application) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 
 from bot.settings import ConfigError, Settings, load_settings
 
@@ -51,7 +53,78 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check-config", help="validate the settings, print a summary and exit")
     check.set_defaults(run=run_check_config)
+
+    scheduler = commands.add_parser("scheduler", help="run only the reminder scheduler (no HTTP server)")
+    scheduler.set_defaults(run=run_scheduler)
+
+    jobs = commands.add_parser("jobs", help="list the scheduler's jobs, or run one now")
+    jobs_commands = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
+    jobs_commands.add_parser("list", help="the jobs and when they fire").set_defaults(run=run_jobs_list)
+    run = jobs_commands.add_parser("run", help="run a job once, as of now or of --now")
+    run.add_argument("name", help="a job name from 'closeloop jobs list', or 'all'")
+    run.add_argument("--now", type=_instant, help="reason as of this ISO-8601 instant, e.g. 2026-11-27T17:30+08:00")
+    run.set_defaults(run=run_jobs_run)
     return parser
+
+
+def _instant(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO-8601 instant: {text!r}") from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError("give the offset too, e.g. 2026-11-27T17:30+08:00")
+    return value
+
+
+def run_scheduler(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from scheduler.runner import SchedulerRunner
+    from scheduler.timekeeping import SystemClock
+    from storage.db import make_engine
+    from storage.migrate import upgrade
+
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    runner = SchedulerRunner(engine, SystemClock(), interval_seconds=settings.tick_seconds)
+
+    async def forever() -> None:
+        runner.start()
+        print(f"closeloop: scheduler ticking every {settings.tick_seconds}s", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            runner.stop()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(forever())
+    return 0
+
+
+def run_jobs_list(settings: Settings, args: argparse.Namespace) -> int:
+    from scheduler.jobs import JOBS
+
+    for job in JOBS.values():
+        print(f"{job.name:24} {job.description}")
+    return 0
+
+
+def run_jobs_run(settings: Settings, args: argparse.Namespace) -> int:
+    from scheduler.jobs import JOBS, run_jobs
+    from scheduler.timekeeping import SystemClock
+    from storage.db import make_engine
+
+    names = list(JOBS) if args.name == "all" else [args.name]
+    unknown = [n for n in names if n not in JOBS]
+    if unknown:
+        print(f"closeloop: no job {unknown[0]!r}; one of: {', '.join(JOBS)}, all", file=sys.stderr)
+        return EXIT_CONFIG
+    now = SystemClock().now()
+    counts = run_jobs(make_engine(settings.database_url), as_of=args.now or now, now=now, names=names)
+    for name, count in counts.items():
+        print(f"{name:24} queued {count}")
+    return 0
 
 
 def run_serve(settings: Settings, args: argparse.Namespace) -> int:

@@ -92,25 +92,46 @@ def enqueue(
     update_of: str | None = None,
 ) -> bool:
     """Queue a card in the caller's transaction. False when ``key`` was queued before."""
-    payload = {
-        "card": card.model_dump(mode="json", exclude_none=True),
-        "names": dict(names or {}),
-        "reply_to": reply_to,
-        "update_of": update_of,
-    }
-    values = {
-        "idempotency_key": key[:200], "platform": platform, "target": target, "payload": payload,
-        "status": OutboxStatus.PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now,
-    }  # fmt: skip
+    message = QueuedCard(platform, target, card, key, names or {}, reply_to, update_of)
+    return bool(enqueue_many(session, [message], now=now))
+
+
+@dataclass(frozen=True)
+class QueuedCard:
+    """One message for ``enqueue_many``."""
+
+    platform: str
+    target: str
+    card: Card
+    key: str
+    names: Mapping[str, str] = field(default_factory=dict)
+    reply_to: str | None = None  # a platform message id to answer in thread
+    update_of: str | None = None  # a platform message id whose card this replaces
+
+
+def enqueue_many(session: Session, messages: list[QueuedCard], *, now: datetime, chunk: int = 500) -> set[str]:
+    """Queue many cards in a few statements (the scheduler's bursts); returns the keys that were new."""
+    inserted: set[str] = set()
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(OutboxMessage)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(OutboxMessage.id)  # rowcount is not reliable through the ORM on every driver
-    )
-    return session.execute(statement).first() is not None
+    for start in range(0, len(messages), chunk):
+        values = [
+            {
+                "idempotency_key": m.key[:200], "platform": m.platform, "target": m.target,
+                "payload": {"card": m.card.model_dump(mode="json", exclude_none=True), "names": dict(m.names),
+                            "reply_to": m.reply_to, "update_of": m.update_of},
+                "status": OutboxStatus.PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now,
+            }
+            for m in messages[start : start + chunk]
+        ]  # fmt: skip
+        statement = (
+            insert(OutboxMessage)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(OutboxMessage.idempotency_key)
+        )
+        inserted.update(session.execute(statement).scalars())
+    return inserted
 
 
 def to_outgoing(row: OutboxMessage) -> OutgoingMessage:

@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     holiday_country: str = _env("CLOSELOOP_HOLIDAY_COUNTRY", "CN")
     log_level: str = _env("CLOSELOOP_LOG_LEVEL", "INFO")
     admins: str = _env("CLOSELOOP_ADMINS", "")
+    scheduler: bool = _env("CLOSELOOP_SCHEDULER", True)
+    tick_seconds: int = _env("CLOSELOOP_TICK_SECONDS", 60, ge=5, le=3600)
     sandbox: bool | None = _env("CLOSELOOP_SANDBOX")
     sandbox_allow_remote: bool = _env("CLOSELOOP_SANDBOX_ALLOW_REMOTE", False)
 

@@ -13,7 +13,7 @@ from cards.actions import ActionId
 from cards.model import CardPayload, Tone, mention
 from cards.templates import t
 from handlers import grammar
-from handlers.common import leads_of, person_for, record_in_group, view_of
+from handlers.common import leads_of, record_in_group, view_of
 from handlers.context import Poster
 from handlers.records import add_item, summary
 from handlers.router import Outcome, Router
@@ -205,4 +205,14 @@ def escalate(command: grammar.Escalate, session: Session, group: Group, person: 
     return Outcome(toast=t("escalate.title", lang, ref=ref))
 
 
-__all__ = ["person_for", "router"]
+@router.action(ActionId.SECOND_MEETING)
+def second_meeting(payload: CardPayload, session: Session, group: Group, person: Person, actor: Actor, lang: str,
+                   now: datetime, out: Poster) -> Outcome:  # fmt: skip
+    """二次沟通, proposed by the escalation ladder: call the participants back to the table."""
+    view = view_of(session, group, payload.record_id)
+    lifecycle.escalate(session=session, record_id=view.record.id or 0, by=actor, now=now, reason="second meeting")
+    people = templates.people_text((p.person for p in view.participants), lang)
+    text = t("second_meeting.text", lang, by=mention(person.user_id), people=people, ref=view.record.ref)
+    out.post(templates.notice(t("button.second_meeting", lang), text, tone=Tone.WARNING),
+             key=f"record:{view.record.id}:second-meeting:{now.isoformat()}")  # fmt: skip
+    return Outcome(toast=t("button.second_meeting", lang))

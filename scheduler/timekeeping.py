@@ -158,3 +158,33 @@ class WorkdayCalendar:
 
     def workdays(self, days: Iterable[date]) -> list[date]:
         return [d for d in days if self.is_workday(d)]
+
+
+WORKDAY_START = time(9, 0)
+WORKDAY_END = time(18, 0)
+
+
+def add_working_hours(
+    start: datetime, hours: float, *, calendar: WorkdayCalendar, tz: ZoneInfo,
+    day_start: time = WORKDAY_START, day_end: time = WORKDAY_END,
+) -> datetime:  # fmt: skip
+    """The instant ``hours`` of working time after ``start``, counting only workdays' office hours.
+
+    "Half a workday" after a record is submitted at 16:00 on a Friday before a
+    holiday lands on the next workday's morning, not on the holiday.
+    """
+    remaining = timedelta(hours=hours)
+    local = to_local(start, tz)
+    day = local.date()
+    cursor = local.time()
+    for _ in range(400):
+        if calendar.is_workday(day):
+            opens = max(cursor, day_start)
+            if opens < day_end:
+                available = datetime.combine(day, day_end) - datetime.combine(day, opens)
+                if remaining <= available:
+                    return local_to_utc(day, (datetime.combine(day, opens) + remaining).time(), tz)
+                remaining -= available
+        day += timedelta(days=1)
+        cursor = time(0, 0)
+    raise ValueError("no working time within 400 days")

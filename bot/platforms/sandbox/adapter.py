@@ -8,11 +8,13 @@ keep it on loopback unless explicitly forced.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
 from collections import deque
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -26,6 +28,8 @@ from bot.platforms import Services
 from bot.platforms.sandbox import page
 from bot.platforms.sandbox.personas import BY_ID, PERSONAS, WORKSPACE, seed
 from cards.model import Card, CardPayload, collect_form_values
+from scheduler.jobs import run_jobs
+from scheduler.timekeeping import zone
 from storage.db import unit_of_work
 from storage.models import OutboxMessage
 from storage.types import OutboxStatus
@@ -69,6 +73,8 @@ class SandboxPlatform:
         app.router.add_post("/sandbox/api/messages", self.api_message)
         app.router.add_post("/sandbox/api/actions", self.api_action)
         app.router.add_get("/sandbox/api/groups/{group}/messages", self.api_history)
+        app.router.add_post("/sandbox/api/clock", self.api_clock)
+        app.router.add_post("/sandbox/clock", self.page_clock)
 
     async def deliver(self, message: OutgoingMessage) -> Delivered:
         return Delivered(platform_message_id=f"sandbox-{message.id}")
@@ -174,6 +180,31 @@ class SandboxPlatform:
         event = self.action_event(_field(body, "group"), _field(body, "user"), _field(body, "action"),
                                   body.get("payload"), form)  # fmt: skip
         return web.json_response(await self.run(event), dumps=dumps)
+
+    async def jump(self, group: str, at: str) -> dict[str, Any]:
+        """The sandbox's clock control: run every scheduler job as of ``at`` and show what arrives."""
+        assert self.services is not None
+        try:
+            instant = datetime.fromisoformat(at)
+        except ValueError:
+            raise BadRequest(f"at: not an ISO-8601 instant: {at!r}") from None
+        if instant.tzinfo is None:
+            instant = instant.replace(tzinfo=zone(self.services.settings.timezone))
+        before = await self._last_id()
+        counts = await asyncio.to_thread(run_jobs, self.services.engine, as_of=instant, now=self.services.clock.now())
+        await self.services.sender.run_once(platform=NAME)
+        return {"jobs": counts, "posted": await self._history(group, after=before)}
+
+    async def api_clock(self, request: web.Request) -> web.Response:
+        body = await _json(request)
+        return web.json_response(await self.jump(_field(body, "group"), _field(body, "at")), dumps=dumps)
+
+    async def page_clock(self, request: web.Request) -> web.Response:
+        data = await request.post()
+        group, user = str(data.get("group", "demo")), str(data.get("as", ""))
+        answer = await self.jump(group, str(data.get("at", "")).strip())
+        self.flash[(group, user)] = {"toast": " · ".join(f"{k}: {v}" for k, v in answer["jobs"].items())}
+        raise web.HTTPSeeOther(f"/?group={group}&as={user}")
 
     async def api_history(self, request: web.Request) -> web.Response:
         return web.json_response({"messages": await self._history(request.match_info["group"])}, dumps=dumps)

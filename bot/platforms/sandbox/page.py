@@ -58,6 +58,10 @@ def render(
 <details><summary>最近输入</summary>{typed}</details>
 {"".join(parts)}
 {flash_html}
+<form method="post" action="/sandbox/clock" class="clock">
+<input type="hidden" name="group" value="{escape(group)}"><input type="hidden" name="as" value="{escape(user)}">
+⏩ 模拟时间 / simulate time: <input type="text" name="at" placeholder="2026-11-27T17:30+08:00" size="26">
+<button>运行提醒 / run reminders</button></form>
 <form class="say" method="post" action="/sandbox/say">
 <input type="hidden" name="group" value="{escape(group)}"><input type="hidden" name="as" value="{escape(user)}">
 <input type="text" name="text" placeholder="/record new 订单系统数据延迟 · 新建记录 … · /help" autofocus>

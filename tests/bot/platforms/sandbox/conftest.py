@@ -48,7 +48,9 @@ class SandboxChat:
 
 
 async def start_chat(engine: sa.Engine, clock: ManualClock, **settings: str) -> SandboxChat:
-    app = create_app(load_settings(_env_file=None, **settings), engine=engine, clock=clock, run_sender=False)
+    app = create_app(
+        load_settings(_env_file=None, **settings), engine=engine, clock=clock, run_sender=False, run_scheduler=False
+    )
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     return SandboxChat(client, engine, clock)
