@@ -294,7 +294,7 @@ def overdue_ladder(tick: Tick) -> int:
         names = {p.user_id: p.display_name for p in people.values()}
         tick.post(group, card, f"overdue{step}:{item.id}:{item.due_at.isoformat()}", names)
     inserted = tick.flush()
-    for group, item, record, step, _ in steps:
+    for _, item, record, step, _ in steps:
         if step == 1 and keys[(item.id, 1)] in inserted:
             lifecycle.mark_delayed(session=tick.session, record_id=record.id or 0, by=None, now=tick.now,
                                    reason=f"R{record.id}-{item.seq} overdue")  # fmt: skip
