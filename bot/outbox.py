@@ -112,6 +112,7 @@ class QueuedCard:
 def enqueue_many(session: Session, messages: list[QueuedCard], *, now: datetime, chunk: int = 500) -> set[str]:
     """Queue many cards in a few statements (the scheduler's bursts); returns the keys that were new."""
     inserted: set[str] = set()
+    messages = sorted(messages, key=lambda m: m.key)  # one lock order for every replica: no deadlocks between them
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     for start in range(0, len(messages), chunk):

@@ -16,7 +16,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from scheduler.jobs import run_jobs
-from scheduler.timekeeping import Clock
+from scheduler.timekeeping import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class SchedulerRunner:
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._scheduler.add_job(
             self.tick, IntervalTrigger(seconds=self.interval_seconds), id="tick", max_instances=1, coalesce=True,
-            next_run_time=self.clock.now(), misfire_grace_time=self.interval_seconds,
+            next_run_time=SystemClock().now(), misfire_grace_time=self.interval_seconds,  # wall time: APScheduler's
         )  # fmt: skip
         self._scheduler.start()
 

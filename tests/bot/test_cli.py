@@ -120,3 +120,15 @@ def test_serve_migrates_and_answers_health_checks(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_jobs_can_be_listed_and_run_as_of_an_instant(tmp_path: Path) -> None:
+    assert closeloop("migrate", cwd=tmp_path).returncode == 0
+    listed = closeloop("jobs", "list", cwd=tmp_path)
+    assert listed.returncode == 0 and {"daily_prompt", "deadline_warning", "overdue_ladder"} <= {
+        line.split()[0] for line in listed.stdout.splitlines()}  # fmt: skip
+    ran = closeloop("jobs", "run", "all", "--now", "2026-11-27T17:30+08:00", cwd=tmp_path)
+    assert ran.returncode == 0 and "daily_prompt             queued 0" in ran.stdout
+    assert closeloop("jobs", "run", "nope", cwd=tmp_path).returncode == 2
+    naive = closeloop("jobs", "run", "all", "--now", "2026-11-27T17:30", cwd=tmp_path)
+    assert naive.returncode == 2 and "give the offset" in naive.stderr

@@ -60,7 +60,9 @@ def build(engine: sa.Engine, *, tz: str = "Asia/Shanghai", created: datetime, du
     """张伟 (运营部, recorder) keeps a record; 李娜 of 技术部 (lead 陈强, director 刘洋) owns the items; 王总 is cc."""
     scenario = Scenario(engine, ZoneInfo(tz), chat=chat)
     with unit_of_work(engine) as session:
-        group = ensure_group(session=session, platform="sandbox", chat_id=chat, workspace="acme", now=created, timezone=tz)
+        group = ensure_group(
+            session=session, platform="sandbox", chat_id=chat, workspace="acme", now=created, timezone=tz
+        )
         for key, name in [("zhang", "张伟"), ("li", "李娜"), ("chen", "陈强"), ("liu", "刘洋"), ("wang", "王总")]:
             scenario.people[key] = ensure_person(session=session, platform="sandbox", user_id=key, display_name=name).id
         tech = set_department(session=session, workspace="acme", name="技术部", lead_id=scenario.people["chen"],
@@ -69,10 +71,14 @@ def build(engine: sa.Engine, *, tz: str = "Asia/Shanghai", created: datetime, du
         zhang = Actor(scenario.people["zhang"])
         record = lifecycle.create_draft(session=session, group_id=group.id, recorder_id=zhang.person_id,
                                         topic="订单系统数据延迟", now=created)  # fmt: skip
-        lifecycle.edit_record(session=session, record_id=record.id, by=zhang, now=created, changes={"problem": "延迟4小时"})
+        lifecycle.edit_record(
+            session=session, record_id=record.id, by=zhang, now=created, changes={"problem": "延迟4小时"}
+        )
         lifecycle.set_participants(session=session, record_id=record.id, by=zhang, now=created, participants=[
             ParticipantInput(zhang.person_id), ParticipantInput(scenario.people["li"], tech.id)])  # fmt: skip
-        lifecycle.set_cc(session=session, record_id=record.id, by=zhang, now=created, person_ids=[scenario.people["wang"]])
+        lifecycle.set_cc(
+            session=session, record_id=record.id, by=zhang, now=created, person_ids=[scenario.people["wang"]]
+        )
         for description, due in dues:
             items.add_item(session=session, record_id=record.id, by=zhang, now=created,
                            item=ActionItemInput(description, [scenario.people["li"]], due, "延迟≤1.5小时"))  # fmt: skip

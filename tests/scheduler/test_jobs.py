@@ -103,7 +103,10 @@ def test_the_warning_comes_two_days_before_at_ten(engine: sa.Engine) -> None:
     assert scenario.run(date(2026, 11, 25), time(10, 1), "deadline_warning")["deadline_warning"] == 0
     assert scenario.run(date(2026, 11, 26), time(10, 0), "deadline_warning")["deadline_warning"] == 0
     (text,) = scenario.texts("warning:")
-    assert text.startswith("<@li> 任务「优化同步脚本」将于 2026-11-27 18:00 到期（还有 2 天）") and "<@zhang> 请知悉" in text
+    assert (
+        text.startswith("<@li> 任务「优化同步脚本」将于 2026-11-27 18:00 到期（还有 2 天）")
+        and "<@zhang> 请知悉" in text
+    )
 
 
 def test_a_warning_that_falls_on_a_weekend_moves_to_the_workday_before(engine: sa.Engine) -> None:
@@ -183,7 +186,9 @@ def test_the_meeting_reminder_an_hour_before(engine: sa.Engine) -> None:
 
 
 def test_participants_who_have_not_confirmed_are_reminded_after_half_a_workday(engine: sa.Engine) -> None:
-    scenario = shanghai(engine, ("优化同步脚本", cst("2026-12-31T18:00")), created=cst("2026-09-30T16:00"), activate=False)
+    scenario = shanghai(
+        engine, ("优化同步脚本", cst("2026-12-31T18:00")), created=cst("2026-09-30T16:00"), activate=False
+    )
     with unit_of_work(engine) as session:
         lifecycle.confirm(session=session, record_id=scenario.record_id, person_id=scenario.people["zhang"],
                           now=cst("2026-09-30T16:30"))  # fmt: skip
