@@ -115,6 +115,12 @@ def enqueue_many(session: Session, messages: list[QueuedCard], *, now: datetime,
     messages = sorted(messages, key=lambda m: m.key)  # one lock order for every replica: no deadlocks between them
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(OutboxMessage)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(OutboxMessage.idempotency_key)  # rowcount is not reliable through every driver; this is
+    )
+    connection = session.connection()
     for start in range(0, len(messages), chunk):
         values = [
             {
@@ -125,13 +131,7 @@ def enqueue_many(session: Session, messages: list[QueuedCard], *, now: datetime,
             }
             for m in messages[start : start + chunk]
         ]  # fmt: skip
-        statement = (
-            insert(OutboxMessage)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(OutboxMessage.idempotency_key)
-        )
-        inserted.update(session.execute(statement).scalars())
+        inserted.update(connection.execute(statement, values).scalars())
     return inserted
 
 

@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -55,6 +55,9 @@ from storage.models import (
 from storage.types import ItemStatus, RecordStatus
 
 GRACE = timedelta(hours=6)
+# At most this many messages per job per tick: a burst (10,000 groups all prompted at 17:30) is spread over a few
+# ticks instead of one long one. Platforms deliver ~50 messages a second anyway, so nothing arrives later for it.
+MAX_PER_TICK = 2000
 ACTIVE = (RecordStatus.IN_PROGRESS, RecordStatus.DELAYED)
 HALF_WORKDAY_HOURS = 4.5  # of 09:00–18:00
 CHUNK = 900  # ids per IN (...) list
@@ -86,6 +89,8 @@ class Tick:
     calendars: dict[tuple[str, str], WorkdayCalendar] = field(default_factory=dict)
     overrides: dict[str, CalendarOverrides] = field(default_factory=dict)
     queued: list[QueuedCard] = field(default_factory=list)
+    limit: int = MAX_PER_TICK
+    _due: dict[tuple[Any, ...], bool] = field(default_factory=dict)  # groups share zones: decide once per kind
 
     @classmethod
     def load(cls, session: Session, *, as_of: datetime, now: datetime) -> Tick:
@@ -114,11 +119,12 @@ class Tick:
 
     def at_time_today(self, group: GroupInfo, at: time) -> bool:
         """Today is a workday here and its ``at`` has come, within the grace window of the same day."""
-        today = self.local_day(group)
-        if not self.calendar(group).is_workday(today):
-            return False
-        fire = local_to_utc(today, at, group.zone)
-        return fire <= self.as_of < fire + GRACE
+        key = (group.zone.key, group.country, group.workspace if group.workspace in self.overrides else "", at)
+        if key not in self._due:
+            today = self.local_day(group)
+            fire = local_to_utc(today, at, group.zone)
+            self._due[key] = self.calendar(group).is_workday(today) and fire <= self.as_of < fire + GRACE
+        return self._due[key]
 
     def post(self, group: GroupInfo, card: Card, key: str, names: dict[str, str]) -> None:
         self.queued.append(QueuedCard(platform=group.platform, target=group.chat_id, card=card,
@@ -144,28 +150,45 @@ def people_by_id(session: Session, ids: Iterable[int]) -> dict[int, Person]:
     return found
 
 
+class OpenItem(NamedTuple):
+    """An open item of an active record, as plain columns (no ORM objects: ticks read many)."""
+
+    id: int
+    seq: int
+    record_id: int
+    description: str
+    owner_id: int
+    due_at: datetime
+    group_id: int
+    record_version: int
+    recorder_id: int
+
+    @property
+    def line(self) -> ItemLine:
+        return ItemLine(
+            f"R{self.record_id}-{self.seq}", self.record_id, self.record_version, self.description, self.due_at
+        )
+
+
 def open_items(session: Session, *, group_ids: Sequence[int] | None = None,
-               due_before: datetime | None = None, due_after: datetime | None = None) -> list[tuple[ActionItem, Record]]:  # fmt: skip
+               due_before: datetime | None = None, due_after: datetime | None = None) -> list[OpenItem]:  # fmt: skip
     """Open items of active records (the scheduler's index: status, due_at)."""
     query = (
-        select(ActionItem, Record)
+        select(ActionItem.id, ActionItem.seq, ActionItem.record_id, ActionItem.description, ActionItem.owner_id,
+               ActionItem.due_at, Record.group_id, Record.version, Record.recorder_id)
         .join(Record, col(Record.id) == ActionItem.record_id)
         .where(ActionItem.status == ItemStatus.OPEN, col(Record.status).in_(ACTIVE))
-    )
+    )  # fmt: skip
     if due_before is not None:
         query = query.where(col(ActionItem.due_at) < due_before)
     if due_after is not None:
         query = query.where(col(ActionItem.due_at) >= due_after)
     if group_ids is None:
-        return list(session.exec(query))
-    rows: list[tuple[ActionItem, Record]] = []
+        return [OpenItem(*row) for row in session.exec(query)]
+    rows: list[OpenItem] = []
     for part in chunks(list(group_ids)):
-        rows.extend(session.exec(query.where(col(Record.group_id).in_(part))))
+        rows.extend(OpenItem(*row) for row in session.exec(query.where(col(Record.group_id).in_(part))))
     return rows
-
-
-def line(item: ActionItem, record: Record) -> ItemLine:
-    return ItemLine(f"R{record.id}-{item.seq}", record.id or 0, record.version, item.description, item.due_at)
 
 
 # ---------------------------------------------------------------- the jobs
@@ -181,24 +204,24 @@ def daily_prompt(tick: Tick) -> int:
     keys = {g.id: f"prompt:{tick.local_day(g).isoformat()}" for g in due}
     full = {g.id: f"{g.platform}:{g.chat_id}:{keys[g.id]}" for g in due}
     sent = already_queued(tick.session, list(full.values()))
-    due = [g for g in due if full[g.id] not in sent]
+    due = sorted((g for g in due if full[g.id] not in sent), key=lambda g: g.id)[: tick.limit]
     if not due:
         return 0
     rows = open_items(tick.session, group_ids=[g.id for g in due])
-    people = people_by_id(tick.session, (item.owner_id for item, _ in rows))
+    people = people_by_id(tick.session, (item.owner_id for item in rows))
     earliest = min(local_to_utc(tick.local_day(g), time(0), g.zone) for g in due)
-    reported = reported_since(tick.session, [item.id for item, _ in rows if item.id], earliest)
-    by_group: dict[int, list[tuple[ActionItem, Record]]] = defaultdict(list)
-    for item, record in rows:
-        by_group[record.group_id].append((item, record))
+    reported = reported_since(tick.session, [item.id for item in rows], earliest)
+    by_group: dict[int, list[OpenItem]] = defaultdict(list)
+    for item in rows:
+        by_group[item.group_id].append(item)
     for group in due:
         midnight = local_to_utc(tick.local_day(group), time(0), group.zone)
         owners: dict[int, list[ItemLine]] = defaultdict(list)
         done_today: set[int] = set()
-        for item, record in sorted(by_group[group.id], key=lambda pair: (pair[0].due_at, pair[1].id, pair[0].seq)):
+        for item in sorted(by_group[group.id], key=lambda i: (i.due_at, i.record_id, i.seq)):
             if any(at >= midnight and who == item.owner_id for who, at in reported.get(item.id, ())):
                 done_today.add(item.owner_id)
-            owners[item.owner_id].append(line(item, record))
+            owners[item.owner_id].append(item.line)
         waiting = [(people[o].user_id, lines) for o, lines in owners.items() if o not in done_today]
         card = reminders.daily_prompt(owners=waiting, reported=[people[o].display_name for o in sorted(done_today)],
                                       date=tick.local_day(group).isoformat(), lang=group.lang, zone=group.zone)  # fmt: skip
@@ -233,71 +256,81 @@ def warning_day(due_day: date, days: int, calendar: WorkdayCalendar) -> date:
 
 def deadline_warning(tick: Tick) -> int:
     """N days (default 2) before each deadline, at the group's warning time: @owner and @recorder, once per due date."""
-    horizon = tick.as_of + timedelta(days=max([g.warning_days for g in tick.groups.values()] or [0]) + 20)
+    days = [g.warning_days for g in tick.groups.values()] or [0]
+    # the warning day is N days before, moved back over days off (a holiday is at most ~10 days long)
+    window_start, window_end = tick.as_of + timedelta(days=min(days) - 1), tick.as_of + timedelta(days=max(days) + 12)
     candidates = []
-    for item, record in open_items(tick.session, due_after=tick.as_of, due_before=horizon):
-        group = tick.groups[record.group_id]
+    for item in open_items(tick.session, due_after=max(tick.as_of, window_start), due_before=window_end):
+        group = tick.groups[item.group_id]
         due_day = to_local(item.due_at, group.zone).date()
         day = warning_day(due_day, group.warning_days, tick.calendar(group))
+        if day != tick.local_day(group):
+            continue
         fire = local_to_utc(day, group.warning_time, group.zone)
-        if fire <= tick.as_of < min(fire + GRACE, item.due_at) and day == tick.local_day(group):
-            candidates.append((group, item, record, (due_day - day).days))
+        if fire <= tick.as_of < min(fire + GRACE, item.due_at):
+            candidates.append((group, item, (due_day - day).days))
+    keys = {item.id: f"warning:{item.id}:{item.due_at.isoformat()}" for _, item, _ in candidates}
+    sent = already_queued(tick.session, [f"{g.platform}:{g.chat_id}:{keys[i.id]}" for g, i, _ in candidates])
+    candidates = [c for c in candidates if f"{c[0].platform}:{c[0].chat_id}:{keys[c[1].id]}" not in sent][: tick.limit]
     people = people_by_id(
-        tick.session, [i.owner_id for _, i, _, _ in candidates] + [r.recorder_id for _, _, r, _ in candidates]
+        tick.session, [i.owner_id for _, i, _ in candidates] + [i.recorder_id for _, i, _ in candidates]
     )
-    for group, item, record, days in candidates:
-        owner, recorder = people[item.owner_id], people[record.recorder_id]
-        card = reminders.deadline_warning(item=line(item, record), owner=owner.user_id, recorder=recorder.user_id,
-                                          days=days, lang=group.lang, zone=group.zone)  # fmt: skip
-        tick.post(group, card, f"warning:{item.id}:{item.due_at.isoformat()}",
-                  {owner.user_id: owner.display_name, recorder.user_id: recorder.display_name})  # fmt: skip
+    for group, item, days_left in candidates:
+        owner, recorder = people[item.owner_id], people[item.recorder_id]
+        card = reminders.deadline_warning(item=item.line, owner=owner.user_id, recorder=recorder.user_id,
+                                          days=days_left, lang=group.lang, zone=group.zone)  # fmt: skip
+        tick.post(
+            group, card, keys[item.id], {owner.user_id: owner.display_name, recorder.user_id: recorder.display_name}
+        )
     return len(tick.flush())
 
 
 def overdue_ladder(tick: Tick) -> int:
     """First workday morning after a missed deadline: 已延期, @owner and their lead. Two workdays later: @director, cc."""
-    steps: list[tuple[GroupInfo, ActionItem, Record, int, int]] = []
-    for item, record in open_items(tick.session, due_before=tick.as_of):
-        group = tick.groups[record.group_id]
+    steps: list[tuple[GroupInfo, OpenItem, int, int]] = []
+    for item in open_items(tick.session, due_before=tick.as_of):
+        group = tick.groups[item.group_id]
         calendar = tick.calendar(group)
         first = calendar.next_workday(to_local(item.due_at, group.zone).date())
         if tick.as_of >= local_to_utc(first, group.warning_time, group.zone):
-            steps.append((group, item, record, 1, 1))
+            steps.append((group, item, 1, 1))
         second = calendar.add_workdays(first, 2)
         if tick.as_of >= local_to_utc(second, group.warning_time, group.zone):
-            steps.append((group, item, record, 2, calendar.workdays_between(first, tick.local_day(group)) + 1))
+            steps.append((group, item, 2, calendar.workdays_between(first, tick.local_day(group)) + 1))
     keys = {
-        (s[1].id, s[3]): f"{s[0].platform}:{s[0].chat_id}:overdue{s[3]}:{s[1].id}:{s[1].due_at.isoformat()}"
-        for s in steps
+        (item.id, step): f"{group.platform}:{group.chat_id}:overdue{step}:{item.id}:{item.due_at.isoformat()}"
+        for group, item, step, _ in steps
     }
     sent = already_queued(tick.session, list(keys.values()))
-    steps = [s for s in steps if keys[(s[1].id, s[3])] not in sent]
+    steps = [s for s in steps if keys[(s[1].id, s[2])] not in sent][: tick.limit]
     if not steps:
         return 0
     people = people_by_id(tick.session, [s[1].owner_id for s in steps])
     departments = departments_by_id(tick.session, [people[s[1].owner_id].department_id for s in steps])
-    cc = cc_people(tick.session, [s[2].id for s in steps if s[3] == 2])
+    cc = cc_people(tick.session, [s[1].record_id for s in steps if s[2] == 2])
     people.update(people_by_id(tick.session, [d.lead_id for d in departments.values()] + [d.director_id for d in departments.values()]
                                + [p for ids in cc.values() for p in ids]))  # fmt: skip
-    for group, item, record, step, days in steps:
+    for group, item, step, days in steps:
         owner = people[item.owner_id]
         department = departments.get(owner.department_id or 0)
         if step == 1:
             leads = [people[department.lead_id].user_id] if department and department.lead_id else []
-            card = reminders.overdue_first(item=line(item, record), owner=owner.user_id, leads=leads, lang=group.lang,
+            card = reminders.overdue_first(item=item.line, owner=owner.user_id, leads=leads, lang=group.lang,
                                            zone=group.zone)  # fmt: skip
         else:
-            ids = ([department.director_id] if department and department.director_id else []) + cc.get(record.id, [])
+            ids = ([department.director_id] if department and department.director_id else []) + cc.get(
+                item.record_id, []
+            )
             leads = [people[i].user_id for i in dict.fromkeys(ids)]
-            card = reminders.overdue_second(item=line(item, record), owner=owner.user_id, people=leads, days=days,
+            card = reminders.overdue_second(item=item.line, owner=owner.user_id, people=leads, days=days,
                                             lang=group.lang, zone=group.zone)  # fmt: skip
         names = {p.user_id: p.display_name for p in people.values()}
         tick.post(group, card, f"overdue{step}:{item.id}:{item.due_at.isoformat()}", names)
     inserted = tick.flush()
-    for _, item, record, step, _ in steps:
+    for _, item, step, _ in steps:
         if step == 1 and keys[(item.id, 1)] in inserted:
-            lifecycle.mark_delayed(session=tick.session, record_id=record.id or 0, by=None, now=tick.now,
-                                   reason=f"R{record.id}-{item.seq} overdue")  # fmt: skip
+            lifecycle.mark_delayed(session=tick.session, record_id=item.record_id, by=None, now=tick.now,
+                                   reason=f"R{item.record_id}-{item.seq} overdue")  # fmt: skip
     return len(inserted)
 
 
@@ -351,7 +384,7 @@ def meeting_reminder(tick: Tick) -> int:
         r
         for r in records
         if r.next_meeting_at - timedelta(minutes=tick.groups[r.group_id].meeting_minutes) <= tick.as_of
-    ]
+    ][: tick.limit]
     attendees = participants_of(tick.session, [r.id for r in due if r.id])
     for record in due:
         group = tick.groups[record.group_id]
@@ -372,7 +405,7 @@ def confirmation_reminder(tick: Tick) -> int:
     for record in waiting:
         group = tick.groups[record.group_id]
         at = add_working_hours(record.submitted_at, HALF_WORKDAY_HOURS, calendar=tick.calendar(group), tz=group.zone)
-        if at <= tick.as_of:
+        if at <= tick.as_of and len(due) < tick.limit:
             due.append(record)
     missing = participants_of(tick.session, [r.id for r in due if r.id], unconfirmed_only=True)
     for record in due:
@@ -410,12 +443,12 @@ JOBS = {
 
 
 def run_jobs(engine: sa.Engine, *, as_of: datetime, now: datetime | None = None,
-             names: Sequence[str] | None = None) -> dict[str, int]:  # fmt: skip
+             names: Sequence[str] | None = None, limit: int = MAX_PER_TICK) -> dict[str, int]:  # fmt: skip
     """One tick: each job in its own transaction (one failing job does not hold back the others)."""
     counts: dict[str, int] = {}
     with Session(engine) as session:
         shared = Tick.load(session, as_of=as_of, now=now or as_of)
     for name in names or list(JOBS):
         with unit_of_work(engine) as session:
-            counts[name] = JOBS[name].run(replace(shared, session=session, queued=[]))
+            counts[name] = JOBS[name].run(replace(shared, session=session, queued=[], limit=limit))
     return counts

@@ -209,3 +209,30 @@ def test_progress_today_is_read_in_the_groups_day(engine: sa.Engine) -> None:
                                    created_at=cst("2026-11-23T23:30")))  # fmt: skip
     scenario.run(date(2026, 11, 24), PROMPT, "daily_prompt")
     assert "<@li>" in scenario.texts("prompt:")[0]
+
+
+def test_a_burst_is_spread_over_ticks_and_nobody_is_skipped(engine: sa.Engine) -> None:
+    groups = [shanghai(engine, ("优化同步脚本", cst("2026-12-31T18:00")), chat=f"g{n}") for n in range(5)]
+    from scheduler.jobs import run_jobs
+
+    counts = [run_jobs(engine, as_of=cst(f"2026-11-24T17:3{minute}"), names=["daily_prompt"], limit=2)["daily_prompt"]
+              for minute in range(4)]  # fmt: skip
+    assert counts == [2, 2, 1, 0]
+    assert sorted(m.target for m in groups[0].messages("prompt:")) == [f"g{n}" for n in range(5)]
+
+
+def test_a_second_tick_finds_the_ladder_already_sent_and_writes_nothing(engine: sa.Engine) -> None:
+    scenario = shanghai(engine, ("优化同步脚本", cst("2026-11-26T18:00")))
+    assert scenario.run(date(2026, 12, 1), time(10, 0), "overdue_ladder")["overdue_ladder"] == 2
+    inserts: list[str] = []
+
+    def watch(conn, cursor, statement, parameters, context, executemany) -> None:
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE")):
+            inserts.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", watch)
+    try:
+        assert scenario.run(date(2026, 12, 1), time(10, 1), "overdue_ladder")["overdue_ladder"] == 0
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", watch)
+    assert inserts == [], "steps already sent are filtered out before any card is built or row written"

@@ -1,0 +1,173 @@
+"""How long one scheduler tick takes over N groups × 10 open items, on SQLite and PostgreSQL.
+
+    .venv/bin/python bench/scheduler.py                      # 1,000 and 10,000 groups, both backends
+    .venv/bin/python bench/scheduler.py --groups 1000 --backends sqlite
+
+For each size it builds the data with bulk inserts, then times three ticks as of
+different instants of a workday in Asia/Shanghai:
+
+- ``quiet``  15:00 — nothing is due: the cost every minute of the day;
+- ``burst``  17:30 — every group's end-of-day prompt at once (N messages, 10 items each);
+- ``again``  17:31 — the same prompts, already queued: nothing is sent twice.
+
+Figures are reported as ratios against a baseline measured in the same run: one
+plain ``SELECT`` of every open item with its group (the least any tick must read).
+Peak memory is Python's (tracemalloc) during the burst tick, measured in a
+separate pass so tracing does not slow the timed one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scheduler.jobs import run_jobs
+from storage.db import make_engine
+from storage.migrate import upgrade
+
+POSTGRES = os.environ.get("CLOSELOOP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+ITEMS_PER_GROUP = 10
+CREATED = datetime(2026, 11, 1, 1, 0, tzinfo=UTC)
+QUIET = datetime.fromisoformat("2026-11-24T15:00+08:00")
+BURST = datetime.fromisoformat("2026-11-24T17:30+08:00")
+AGAIN = datetime.fromisoformat("2026-11-24T17:31+08:00")
+
+
+def populate(engine: sa.Engine, groups: int) -> None:
+    """N groups, one person each as recorder and owner, one active record, 10 open items due over the next 60 days."""
+    meta = sa.MetaData()
+    meta.reflect(engine, only=["groups", "people", "records", "action_items"])
+    g, p, r, a = (meta.tables[name] for name in ("groups", "people", "records", "action_items"))
+    with engine.begin() as connection:
+        connection.execute(g.insert(), [
+            {"id": i, "platform": "sandbox", "chat_id": f"chat-{i}", "workspace": "bench", "name": f"群{i}",
+             "timezone": "Asia/Shanghai", "holiday_country": "CN", "language": "zh-CN", "prompt_time": BURST.time(),
+             "warning_time": datetime(2026, 1, 1, 10).time(), "warning_days": 2, "meeting_reminder_minutes": 60,
+             "created_at": CREATED} for i in range(1, groups + 1)])  # fmt: skip
+        connection.execute(p.insert(), [
+            {"id": i, "platform": "sandbox", "user_id": f"u{i}", "display_name": f"成员{i}", "is_admin": False}
+            for i in range(1, groups + 1)])  # fmt: skip
+        connection.execute(r.insert(), [
+            {"id": i, "group_id": i, "version": 1, "status": "in_progress", "topic": f"问题{i}", "recorder_id": i,
+             "problem": "延迟", "created_at": CREATED, "updated_at": CREATED} for i in range(1, groups + 1)])  # fmt: skip
+        rows = [
+            {"record_id": i, "seq": s, "description": f"任务{s}", "owner_id": i, "term": "short", "status": "open",
+             "due_at": BURST + timedelta(days=1 + (i * 7 + s * 5) % 60, hours=1), "created_at": CREATED,
+             "updated_at": CREATED}
+            for i in range(1, groups + 1) for s in range(1, ITEMS_PER_GROUP + 1)
+        ]  # fmt: skip
+        for start in range(0, len(rows), 10_000):
+            connection.execute(a.insert(), rows[start : start + 10_000])
+        if engine.dialect.name == "postgresql":
+            for table in ("groups", "people", "records"):
+                connection.execute(sa.text(f"SELECT setval('{table}_id_seq', (SELECT max(id) FROM {table}))"))
+            connection.execute(sa.text("ANALYZE"))
+
+
+def baseline(engine: sa.Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(sa.text(
+            "SELECT i.id, i.due_at, i.owner_id, r.group_id FROM action_items i JOIN records r ON r.id = i.record_id "
+            "WHERE i.status = 'open' AND r.status IN ('in_progress', 'delayed')")).fetchall()  # fmt: skip
+
+
+def timed(work: Callable[[], object], repeat: int = 1) -> float:
+    times = []
+    for _ in range(repeat):
+        gc.collect()
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def measure(engine: sa.Engine, groups: int) -> dict[str, float]:
+    upgrade(engine)
+    populate(engine, groups)
+    base = timed(lambda: baseline(engine), repeat=5)
+    quiet = timed(lambda: run_jobs(engine, as_of=QUIET), repeat=3)
+    burst_counts: dict[str, int] = {}
+    burst = timed(lambda: burst_counts.update(run_jobs(engine, as_of=BURST)))
+    again = timed(lambda: run_jobs(engine, as_of=AGAIN), repeat=3)
+    assert burst_counts["daily_prompt"] == groups, burst_counts
+    with engine.begin() as connection:  # forget the burst, then measure its memory
+        connection.execute(sa.text("DELETE FROM outbox"))
+    tracemalloc.start()
+    run_jobs(engine, as_of=BURST)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return {"baseline": base, "quiet": quiet, "burst": burst, "again": again, "peak_mb": peak / 2**20}
+
+
+def sqlite_engine(directory: str, groups: int) -> sa.Engine:
+    return make_engine(f"sqlite:///{directory}/bench-{groups}.db")
+
+
+def postgres_engine(groups: int) -> tuple[sa.Engine, Callable[[], None]]:
+    admin = make_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+    name = f"closeloop_bench_{os.getpid()}_{groups}"
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(sa.engine.make_url(POSTGRES).set(database=name).render_as_string(hide_password=False))
+
+    def drop() -> None:
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return engine, drop
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--groups", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"])
+    args = parser.parse_args()
+    print(
+        f"{'backend':10} {'groups':>7} {'items':>7} {'baseline':>9} {'quiet':>14} {'burst':>16} {'again':>14} {'peak MB':>8}"
+    )
+    results: dict[tuple[str, int], dict[str, float]] = {}
+    for backend in args.backends:
+        for groups in args.groups:
+            if backend == "sqlite":
+                with TemporaryDirectory() as directory:
+                    engine = sqlite_engine(directory, groups)
+                    results[(backend, groups)] = figures = measure(engine, groups)
+                    engine.dispose()
+            else:
+                engine, drop = postgres_engine(groups)
+                try:
+                    results[(backend, groups)] = figures = measure(engine, groups)
+                finally:
+                    drop()
+            b = figures["baseline"]
+            print(f"{backend:10} {groups:>7} {groups * ITEMS_PER_GROUP:>7} {b * 1000:>7.1f}ms "
+                  f"{figures['quiet']:>6.3f}s ({figures['quiet'] / b:>4.1f}x) {figures['burst']:>6.3f}s ({figures['burst'] / b:>5.1f}x) "
+                  f"{figures['again']:>6.3f}s ({figures['again'] / b:>4.1f}x) {figures['peak_mb']:>8.1f}")  # fmt: skip
+        sizes = sorted(g for (name, g) in results if name == backend)
+        if len(sizes) >= 2:
+            small, large = results[(backend, sizes[0])], results[(backend, sizes[-1])]
+            factor = sizes[-1] / sizes[0]
+            growth = ", ".join(
+                f"{k} ×{large[k] / small[k]:.1f}" for k in ("baseline", "quiet", "burst", "again", "peak_mb")
+            )
+            print(f"{backend:10} growth {sizes[0]} → {sizes[-1]} groups (×{factor:g} data): {growth}")
+
+
+if __name__ == "__main__":
+    main()
