@@ -30,3 +30,17 @@ async def test_moving_the_clock_runs_the_reminders_as_of_then(chat: SandboxChat)
 async def test_a_bad_instant_is_a_400(chat: SandboxChat) -> None:
     response = await chat.client.post("/sandbox/api/clock", json={"group": chat.group, "at": "next tuesday"})
     assert response.status == 400 and "ISO-8601" in (await response.json())["error"]
+
+
+async def test_the_ladder_proposes_a_second_meeting_that_calls_everyone_back(chat: SandboxChat) -> None:
+    await active_record(chat)
+    answer = await (
+        await chat.client.post("/sandbox/api/clock", json={"group": chat.group, "at": "2026-12-01T10:00"})
+    ).json()
+    step2 = next(m["card"] for m in answer["posted"] if m["card"]["header"]["title"].startswith("逾期升级：R1-2"))
+    assert "<@liuyang>" in step2["elements"][0]["text"], "the director of 财务部 and the cc list are called in"
+    button = step2["elements"][1]["buttons"][0]
+    pressed = await chat.act("zhangwei", button["action"], button["payload"])
+    (notice,) = [m["card"] for m in pressed["posted"]]
+    assert notice["header"]["title"] == "发起二次沟通"
+    assert "<@zhangwei> 发起二次沟通：请 <@zhangwei> <@lina> <@wangfang> 参加" in notice["elements"][0]["text"]
