@@ -192,6 +192,8 @@ def parse_when(
     cleaned = unicodedata.normalize("NFKC", text or "").replace("\u3000", " ").strip()
     if not cleaned or len(cleaned) > 60:
         raise WhenParseError(original)
+    # a date picker's value ("2026-11-27 +0800", Feishu): the date, read in the group's zone
+    cleaned = re.sub(r"^(\d{4}-\d{1,2}-\d{1,2})\s+[+-]\d{2}:?\d{2}$", r"\1", cleaned)
     try:
         iso = _iso(cleaned, zone)
         if iso is not None:

@@ -1,15 +1,13 @@
-"""Feishu / Lark (in progress: inbound only, see adapter.py). Not enabled until it can send."""
+"""Feishu / Lark: on when FEISHU_APP_ID, FEISHU_APP_SECRET and FEISHU_VERIFICATION_TOKEN are set."""
 
 from __future__ import annotations
 
-import logging
-
 from bot.settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 def create(settings: Settings):  # type: ignore[no-untyped-def]
-    if settings.feishu_app_id:
-        log.warning("Feishu is configured, but this version only verifies inbound events; it is not enabled yet")
-    return None
+    if not settings.feishu_app_id:
+        return None
+    from bot.platforms.feishu.adapter import FeishuPlatform
+
+    return FeishuPlatform(settings)

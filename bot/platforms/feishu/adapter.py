@@ -1,37 +1,55 @@
-"""The Feishu / Lark platform: ``POST /feishu/events`` for event subscription 2.0 and card callbacks.
+"""The Feishu / Lark platform: ``POST /feishu/events`` in, IM v1 messages out.
 
-State of this adapter (issue 5): inbound is complete (signature, replay window,
-decryption, verification token, URL verification, messages that @-mention the
-bot, card actions). Sending (tenant token, IM v1 messages, card JSON 2.0) is the
-next step, so ``create`` does not enable the platform yet.
+One URL serves event subscription 2.0 (``im.message.receive_v1``) and the
+``card.action.trigger`` callback (configure both to it in the developer console).
+Inbound work is database work only, well inside Feishu's 3-second limit; what
+the bot says goes to the outbox, and the pressed card is updated in the answer.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aiohttp import web
 
 from bot.outbox import Delivered, DeliveryError, OutgoingMessage, RateLimit
 from bot.platforms import Services
+from bot.platforms.feishu import cards
+from bot.platforms.feishu.api import FeishuClient
 from bot.platforms.feishu.inbound import Rejected, open_request, to_event
 from bot.settings import Settings
+from scheduler.timekeeping import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 
 
 class FeishuPlatform:
     name = "feishu"
-    rate_limit = RateLimit(per_target=5, per_app=50)  # 5 QPS per chat, 50/s per app (IM v1 limits)
+    rate_limit = RateLimit(per_target=5, per_app=50)  # IM v1: 5 QPS per chat, 50 per second per app
 
-    def __init__(self, settings: Settings, *, bot_open_id: str | None = None) -> None:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
         self.settings = settings
-        self.bot_open_id = bot_open_id  # from GET /open-apis/bot/v3/info once the API client lands
+        self.client = FeishuClient(
+            base=settings.feishu_api_base, app_id=settings.feishu_app_id or "",
+            app_secret=settings.feishu_app_secret or "", clock=clock or SystemClock(),
+        )  # fmt: skip
+        self.bot_open_id: str | None = None
         self.services: Services | None = None
 
     def mount(self, app: web.Application, services: Services) -> None:
         self.services = services
+        self.client.clock = services.clock
         app.router.add_post("/feishu/events", self.events)
+
+    async def _bot(self) -> str | None:
+        """The bot's own open_id, to recognise (and strip) its @-mention in group messages."""
+        if self.bot_open_id is None:
+            try:
+                self.bot_open_id = await self.client.bot_open_id()
+            except DeliveryError as exc:
+                log.warning("feishu: cannot read the bot's open_id yet: %s", exc)
+        return self.bot_open_id
 
     async def events(self, request: web.Request) -> web.Response:
         assert self.services is not None
@@ -43,21 +61,34 @@ class FeishuPlatform:
             )  # fmt: skip
             if opened.challenge is not None:
                 return web.json_response({"challenge": opened.challenge})
-            event = to_event(opened.body, bot_open_id=self.bot_open_id)
+            event = to_event(opened.body, bot_open_id=await self._bot())
         except Rejected as rejected:
             log.warning("feishu: refused a request: %s", rejected.reason)
             return web.json_response({"error": rejected.reason}, status=rejected.status)
         if event is None:
             return web.json_response({})
         result = await self.services.dispatcher.feed(event)
-        outcome = result.outcome
-        answer: dict = {}
-        if outcome.toast:
-            answer["toast"] = {"type": "info", "content": outcome.toast}
+        answer: dict[str, Any] = {}
+        if result.outcome.toast:
+            answer["toast"] = {"type": "info", "content": result.outcome.toast}
+        if result.outcome.update is not None:
+            answer["card"] = {"type": "raw", "data": cards.render_pages(result.outcome.update)[0]}
         return web.json_response(answer)
 
     async def deliver(self, message: OutgoingMessage) -> Delivered:
-        raise DeliveryError("the Feishu sender is not built yet", retry_after=600)
+        pages = cards.render_pages(message.card)
+        if message.update_of:
+            await self.client.patch_card(message.update_of, pages[0])
+            return Delivered(message.update_of)
+        first: str | None = None
+        for number, page in enumerate(pages):
+            key = message.key if number == 0 else f"{message.key}#{number}"
+            if message.reply_to and number == 0:
+                sent = await self.client.reply_card(message.reply_to, page, key=key)
+            else:
+                sent = await self.client.send_card(message.target, page, key=key)
+            first = first or sent
+        return Delivered(first)
 
     async def close(self) -> None:
-        return None
+        await self.client.close()

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.events import ActionEvent, Chat, CommandEvent, Event, MentionedUser, Sender
+from bot.platforms.feishu.cards import form_values
 from bot.platforms.feishu.crypto import DecryptError, decrypt, signature_matches
 from cards.model import CardPayload
 
@@ -152,13 +153,12 @@ def _card_action(header: dict[str, Any], event: dict[str, Any]) -> ActionEvent |
     context = event.get("context") or {}
     operator = event.get("operator") or {}
     form = action.get("form_value") or {}
-    return ActionEvent(
+    return ActionEvent(  # replies and forms become new messages (outbox); the pressed card is updated inline
         event_id=str(header.get("event_id", "")),
         chat=Chat(PLATFORM, str(context.get("open_chat_id", "")), str(header.get("tenant_key", ""))),
         sender=Sender(str(operator.get("open_id", ""))),
         message_id=context.get("open_message_id"),
-        inline_reply=True,
         action=str(value["a"]),
         payload=payload,
-        form=form if isinstance(form, dict) else {},
+        form=form_values(form) if isinstance(form, dict) else {},
     )

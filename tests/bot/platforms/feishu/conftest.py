@@ -9,7 +9,6 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import pytest
@@ -18,10 +17,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from bot.app import create_app
+from bot.app import SERVICES, create_app
 from bot.platforms.feishu.adapter import FeishuPlatform
 from bot.settings import load_settings
 from scheduler.timekeeping import ManualClock
+
+from .fake_server import FakeFeishu
 
 APP = {"FEISHU_APP_ID": "cli_test", "FEISHU_APP_SECRET": "secret", "FEISHU_VERIFICATION_TOKEN": "v-token",
        "FEISHU_ENCRYPT_KEY": "enc-key-123"}  # fmt: skip
@@ -43,8 +44,24 @@ class Feishu:
     client: TestClient
     engine: sa.Engine
     clock: ManualClock
+    fake: FakeFeishu | None = None
     encrypt_key: str = APP["FEISHU_ENCRYPT_KEY"]
     token: str = APP["FEISHU_VERIFICATION_TOKEN"]
+
+    @property
+    def sender(self):  # the app's outbox worker, driven by hand
+        return self.client.server.app[SERVICES].sender
+
+    def card_action(self, button: dict[str, Any], *, operator: str, form: dict[str, Any] | None = None,
+                    message_id: str = "om_1") -> dict[str, Any]:  # fmt: skip
+        """What Feishu sends when ``button`` (as we rendered it) is pressed, with the form's values."""
+        action: dict[str, Any] = {"tag": "button", "value": button["behaviors"][0]["value"]}
+        if form is not None:
+            action["form_value"] = form
+            action["name"] = button.get("name")
+        return self.envelope("card.action.trigger", {
+            "operator": {"open_id": operator, "tenant_key": "tenant-acme"}, "token": "c-token", "action": action,
+            "context": {"open_message_id": message_id, "open_chat_id": "oc_group"}})  # fmt: skip
 
     def signed(self, body: bytes, *, timestamp: int | None = None, key: str | None = None) -> dict[str, str]:
         stamp = str(timestamp if timestamp is not None else int(self.clock.now().timestamp()))
@@ -63,10 +80,13 @@ class Feishu:
     def message(self, text: str, *, mentions: list[tuple[str, str, str]] = (), chat_type: str = "group",
                 sender: str = "ou_zhang", **kwargs: Any) -> dict[str, Any]:  # fmt: skip
         """A text message; ``mentions``: (key, open_id, name), e.g. ("@_user_1", "ou_bot", "Closeloop")."""
+        message_id = f"om_{uuid.uuid4().hex[:8]}"
+        if self.fake is not None:
+            self.fake.chats_of_messages[message_id] = "oc_group"
         return self.envelope("im.message.receive_v1", {
             "sender": {"sender_id": {"open_id": sender, "union_id": "on_x", "user_id": None}, "sender_type": "user",
                        "tenant_key": "tenant-acme"},
-            "message": {"message_id": f"om_{uuid.uuid4().hex[:8]}", "create_time": "1700000000000", "chat_id": "oc_group",
+            "message": {"message_id": message_id, "create_time": "1700000000000", "chat_id": "oc_group",
                         "chat_type": chat_type, "message_type": "text", "content": json.dumps({"text": text}),
                         "mentions": [{"key": k, "id": {"open_id": o, "union_id": "on", "user_id": None}, "name": n,
                                       "tenant_key": "tenant-acme"} for k, o, n in mentions]},
@@ -82,15 +102,20 @@ class Feishu:
 
 
 @pytest.fixture
-async def feishu(engine: sa.Engine, clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Feishu]:
-    settings = load_settings(_env_file=None, **APP)
-    app = create_app(settings, engine=engine, clock=clock, platforms=[FeishuPlatform(settings, bot_open_id=BOT)],
-                     run_sender=False, run_scheduler=False)  # fmt: skip
+async def fake_feishu(clock: ManualClock) -> AsyncIterator[FakeFeishu]:
+    fake = FakeFeishu(clock)
+    fake.server = TestServer(fake.app(), host="127.0.0.1")
+    await fake.server.start_server()
+    yield fake
+    await fake.server.close()
+
+
+@pytest.fixture
+async def feishu(engine: sa.Engine, clock: ManualClock, fake_feishu: FakeFeishu) -> AsyncIterator[Feishu]:
+    settings = load_settings(_env_file=None, **APP, FEISHU_API_BASE=fake_feishu.base)
+    platform = FeishuPlatform(settings, clock=clock)
+    app = create_app(settings, engine=engine, clock=clock, platforms=[platform], run_sender=False, run_scheduler=False)
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
-    yield Feishu(client, engine, clock)
+    yield Feishu(client, engine, clock, fake=fake_feishu)
     await client.close()
-
-
-def now_of(clock: ManualClock) -> datetime:
-    return clock.now()

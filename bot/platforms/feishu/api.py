@@ -1,0 +1,131 @@
+"""The Feishu / Lark open API, as much as Closeloop uses: tenant token, bot info, send, reply, patch.
+
+``FEISHU_API_BASE`` picks Feishu (https://open.feishu.cn), Lark
+(https://open.larksuite.com) or a test server. Errors become ``DeliveryError``s
+the outbox understands: throttling (HTTP 429, codes 99991400 and 230020) is
+retried after ``x-ogw-ratelimit-reset``; an invalid tenant token is refreshed
+once; server errors and network failures are retried with backoff; any other
+code means the request itself is wrong and is not retried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiohttp
+
+from bot.outbox import DeliveryError
+from scheduler.timekeeping import Clock
+
+RATE_LIMITED = {99991400, 230020}
+INVALID_TOKEN = {99991661, 99991663, 99991664, 99991665, 99991668, 99991671}
+TOKEN_MARGIN = timedelta(minutes=5)  # refresh before Feishu's 2-hour token expires
+
+
+def message_uuid(key: str) -> str:
+    """Feishu deduplicates sends by ``uuid`` (at most 50 characters) for an hour: a digest of the outbox key."""
+    return hashlib.sha256(key.encode()).hexdigest()[:50]
+
+
+class FeishuClient:
+    def __init__(self, *, base: str, app_id: str, app_secret: str, clock: Clock, timeout: float = 10.0) -> None:
+        self.base = base.rstrip("/")
+        self.app_id = app_id
+        self.app_secret = app_secret
+        self.clock = clock
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+        self._token: str | None = None
+        self._token_until: datetime | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self.timeout)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def token(self, *, refresh: bool = False) -> str:
+        now = self.clock.now()
+        if not refresh and self._token and self._token_until and now < self._token_until:
+            return self._token
+        body = await self._request(
+            "POST", "/open-apis/auth/v3/tenant_access_token/internal",
+            json_body={"app_id": self.app_id, "app_secret": self.app_secret}, token=None,
+        )  # fmt: skip
+        self._token = str(body["tenant_access_token"])
+        self._token_until = now + timedelta(seconds=int(body.get("expire", 7200))) - TOKEN_MARGIN
+        return self._token
+
+    async def call(self, method: str, path: str, *, params: dict[str, str] | None = None,
+                   json_body: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+        token = await self.token()
+        try:
+            return await self._request(method, path, params=params, json_body=json_body, token=token)
+        except _InvalidToken:
+            return await self._request(method, path, params=params, json_body=json_body,
+                                       token=await self.token(refresh=True))  # fmt: skip
+
+    async def _request(self, method: str, path: str, *, token: str | None, params: dict[str, str] | None = None,
+                       json_body: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        try:
+            async with self.session.request(method, self.base + path, params=params, json=json_body,
+                                            headers=headers) as response:  # fmt: skip
+                try:
+                    body = await response.json(content_type=None)
+                except (json.JSONDecodeError, aiohttp.ContentTypeError):
+                    body = {}
+                status, reset = response.status, response.headers.get("x-ogw-ratelimit-reset")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DeliveryError(f"feishu {method} {path}: {type(exc).__name__}: {exc}") from exc
+        code = int(body.get("code", 0) or 0) if isinstance(body, dict) else -1
+        if status == 429 or code in RATE_LIMITED:
+            raise DeliveryError(f"feishu throttled ({status}, code {code})", retry_after=_seconds(reset))
+        if code in INVALID_TOKEN or (status == 401 and token):
+            raise _InvalidToken(f"feishu token rejected (code {code})")
+        if status >= 500:
+            raise DeliveryError(f"feishu {method} {path}: HTTP {status}")
+        if code != 0 or status >= 400:
+            raise DeliveryError(
+                f"feishu {method} {path}: HTTP {status} code {code} {body.get('msg', '')}", permanent=True
+            )
+        return body
+
+    async def bot_open_id(self) -> str:
+        body = await self.call("GET", "/open-apis/bot/v3/info")
+        return str(body["bot"]["open_id"])
+
+    async def send_card(self, chat_id: str, card: dict[str, Any], *, key: str) -> str:
+        body = await self.call("POST", "/open-apis/im/v1/messages", params={"receive_id_type": "chat_id"}, json_body={
+            "receive_id": chat_id, "msg_type": "interactive", "content": json.dumps(card, ensure_ascii=False),
+            "uuid": message_uuid(key)})  # fmt: skip
+        return str(body["data"]["message_id"])
+
+    async def reply_card(self, message_id: str, card: dict[str, Any], *, key: str) -> str:
+        body = await self.call("POST", f"/open-apis/im/v1/messages/{message_id}/reply", json_body={
+            "msg_type": "interactive", "content": json.dumps(card, ensure_ascii=False), "uuid": message_uuid(key)})  # fmt: skip
+        return str(body["data"]["message_id"])
+
+    async def patch_card(self, message_id: str, card: dict[str, Any]) -> None:
+        await self.call("PATCH", f"/open-apis/im/v1/messages/{message_id}",
+                        json_body={"content": json.dumps(card, ensure_ascii=False)})  # fmt: skip
+
+
+class _InvalidToken(DeliveryError):
+    pass
+
+
+def _seconds(value: str | None) -> float:
+    try:
+        return max(1.0, float(value)) if value else 1.0
+    except ValueError:
+        return 1.0

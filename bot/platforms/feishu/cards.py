@@ -1,0 +1,234 @@
+"""Neutral cards as Feishu card JSON 2.0 (``schema: 2.0``, ``body.elements``).
+
+- Mentions ``<@ou_x>`` become ``<at id=ou_x></at>`` (a real @ that notifies).
+- Buttons carry ``{"a": action id, "p": payload token}`` in a callback behaviour;
+  inside a form they are submit buttons, so the form's values come back with them.
+- Form inputs are named with ``__`` instead of ``.`` (``items__1__owner``): Feishu
+  names are identifiers. ``form_values`` turns a callback's ``form_value`` back.
+- Repeated groups (action items, participants) have no dynamic rows in Feishu
+  cards: the rows that exist plus empty ones up to ``EMPTY_ROWS`` are rendered.
+- A card whose JSON would pass ``MAX_CARD_BYTES`` is split into several cards
+  (long text is paged), never rejected.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from cards.model import (
+    Actions,
+    Button,
+    ButtonStyle,
+    Card,
+    DateInput,
+    Divider,
+    Fields,
+    Form,
+    Markdown,
+    MultiSelect,
+    Note,
+    NumberInput,
+    PersonPicker,
+    Repeat,
+    Select,
+    TextInput,
+    Tone,
+    collect_form_values,
+)
+
+MAX_CARD_BYTES = 28 * 1024  # Feishu's limit is 30 KB for a card message; keep a margin for the envelope
+EMPTY_ROWS = 2
+TEMPLATE = {Tone.NEUTRAL: "grey", Tone.INFO: "blue", Tone.SUCCESS: "green", Tone.WARNING: "orange", Tone.DANGER: "red"}
+BUTTON_TYPE = {ButtonStyle.DEFAULT: "default", ButtonStyle.PRIMARY: "primary", ButtonStyle.DANGER: "danger"}
+MENTION = re.compile(r"<@([A-Za-z0-9_.:\-]{1,128})>")
+
+
+def text(content: str) -> dict[str, str]:
+    return {"tag": "plain_text", "content": content}
+
+
+def lark_md(content: str) -> str:
+    """Our Markdown subset is Feishu markdown already; only mentions change."""
+    return MENTION.sub(lambda m: f"<at id={m.group(1)}></at>", content)
+
+
+def field_name(name: str) -> str:
+    return name.replace(".", "__")
+
+
+def form_values(form_value: Mapping[str, Any]) -> dict[str, Any]:
+    """A callback's ``form_value`` (``items__1__owner``) as the core's nested values."""
+    flat = {key.replace("__", "."): value for key, value in form_value.items()}
+    return collect_form_values(flat)
+
+
+def button(item: Button, *, in_form: bool = False) -> dict[str, Any]:
+    rendered: dict[str, Any] = {
+        "tag": "button",
+        "text": text(item.label),
+        "type": BUTTON_TYPE[item.style],
+        "behaviors": [{"type": "callback", "value": {"a": item.action, "p": item.payload.to_token()}}],
+    }
+    if in_form:
+        rendered["form_action_type"] = "submit"
+        rendered["name"] = field_name(item.action)
+    if item.confirm:
+        rendered["confirm"] = {"title": text(item.label), "text": text(item.confirm)}
+    return rendered
+
+
+def _notes(item: Any) -> list[dict[str, Any]]:
+    notes = []
+    if item.error:
+        notes.append({"tag": "markdown", "content": f"<font color='red'>{item.error}</font>"})
+    if item.warning:
+        notes.append({"tag": "markdown", "content": f"<font color='orange'>{item.warning}</font>"})
+    if item.hint:
+        notes.append({"tag": "markdown", "content": f"<font color='grey'>{item.hint}</font>"})
+    return notes
+
+
+def form_input(item: Any, name: str, value: Any = None) -> list[dict[str, Any]]:
+    label = text(item.label + (" *" if item.required else ""))
+    value = getattr(item, "value", None) if value is None else value
+    common: dict[str, Any] = {"name": field_name(name), "required": False}
+    if item.placeholder:
+        common["placeholder"] = text(item.placeholder)
+    if isinstance(item, TextInput | DateInput | NumberInput):
+        rendered = {"tag": "input", **common, "label": label, "label_position": "top"}
+        if isinstance(item, TextInput) and item.multiline:
+            rendered.update(input_type="multiline_text", rows=3)
+        if isinstance(item, TextInput) and item.max_length:
+            rendered["max_length"] = item.max_length
+        if value not in (None, ""):
+            rendered["default_value"] = f"{value:g}" if isinstance(value, float) else str(value)
+        return [rendered, *_notes(item)]
+    heading = {"tag": "markdown", "content": f"**{item.label}**" + (" *" if item.required else "")}
+    if isinstance(item, Select | MultiSelect):
+        options = [{"text": text(o.label), "value": o.value} for o in item.options]
+        if isinstance(item, Select):
+            rendered = {"tag": "select_static", **common, "options": options}
+            if value:
+                rendered["initial_option"] = str(value[0] if isinstance(value, list) else value)
+        else:
+            rendered = {"tag": "multi_select_static", **common, "options": options,
+                        "selected_values": list(value if isinstance(value, list) else item.values)}  # fmt: skip
+        return [heading, rendered, *_notes(item)]
+    if isinstance(item, PersonPicker):
+        chosen = value if isinstance(value, list) else ([value] if value else list(item.values))
+        if item.multi:
+            rendered = {"tag": "multi_select_person", **common, "selected_values": chosen}
+        else:
+            rendered = {"tag": "select_person", **common}
+            if chosen:
+                rendered["initial_option"] = chosen[0]
+        return [heading, rendered, *_notes(item)]
+    raise TypeError(f"no Feishu input for {type(item).__name__}")
+
+
+def repeat(item: Repeat) -> list[dict[str, Any]]:
+    rows = list(item.rows) + [{}] * max(EMPTY_ROWS, item.min_rows - len(item.rows))
+    rendered: list[dict[str, Any]] = []
+    for index, row in enumerate(rows[: item.max_rows]):
+        rendered.append({"tag": "markdown", "content": f"**{item.label} {index + 1}**"})
+        for template in item.template:
+            key = f"{index}.{template.name}"
+            with_notes = template.model_copy(
+                update={"error": item.row_errors.get(key), "warning": item.row_warnings.get(key)}
+            )
+            rendered.extend(form_input(with_notes, f"{item.name}.{key}", row.get(template.name)))
+    return rendered
+
+
+def form(item: Form) -> dict[str, Any]:
+    elements: list[dict[str, Any]] = []
+    for section in item.sections:
+        if section.title:
+            elements.append({"tag": "markdown", "content": f"**{section.title}**"})
+        if section.hint:
+            elements.append({"tag": "markdown", "content": f"<font color='grey'>{section.hint}</font>"})
+        for child in section.inputs:
+            elements.extend(repeat(child) if isinstance(child, Repeat) else form_input(child, child.name))
+    elements.append(button(item.submit, in_form=True))
+    if item.cancel is not None:
+        elements.append(button(item.cancel, in_form=True))
+    return {"tag": "form", "name": field_name(item.form_id), "elements": elements}
+
+
+def element(item: Any) -> list[dict[str, Any]]:
+    if isinstance(item, Markdown):
+        return [{"tag": "markdown", "content": lark_md(item.text)}]
+    if isinstance(item, Note):
+        return [
+            {"tag": "markdown", "content": f"<font color='grey'>{lark_md(item.text)}</font>", "text_size": "notation"}
+        ]
+    if isinstance(item, Divider):
+        return [{"tag": "hr"}]
+    if isinstance(item, Fields):
+        return [{"tag": "markdown", "content": "\n".join(f"**{f.label}**：{lark_md(f.value)}" for f in item.items)}]
+    if isinstance(item, Actions):
+        return [{"tag": "column_set", "columns": [
+            {"tag": "column", "width": "auto", "elements": [button(b)]} for b in item.buttons]}]  # fmt: skip
+    if isinstance(item, Form):
+        return [form(item)]
+    raise TypeError(f"no Feishu element for {type(item).__name__}")
+
+
+def render(card: Card) -> dict[str, Any]:
+    rendered: dict[str, Any] = {"schema": "2.0", "config": {"update_multi": True, "width_mode": "fill"}}
+    if card.header:
+        header: dict[str, Any] = {"title": text(card.header.title), "template": TEMPLATE[card.header.tone]}
+        if card.header.subtitle:
+            header["subtitle"] = text(card.header.subtitle)
+        rendered["header"] = header
+    rendered["body"] = {"elements": [part for item in card.elements for part in element(item)]}
+    return rendered
+
+
+def size(rendered: dict[str, Any]) -> int:
+    return len(json.dumps(rendered, ensure_ascii=False).encode())
+
+
+def render_pages(card: Card) -> list[dict[str, Any]]:
+    """One or more card JSONs, each under the size limit: long text is paged, elements spread over cards."""
+    whole = render(card)
+    if size(whole) <= MAX_CARD_BYTES:
+        return [whole]
+    pieces: list[dict[str, Any]] = []
+    for part in whole["body"]["elements"]:
+        if part.get("tag") == "markdown" and size(part) > MAX_CARD_BYTES // 2:
+            pieces.extend({**part, "content": chunk} for chunk in _chunks(part["content"], MAX_CARD_BYTES // 4))
+        else:
+            pieces.append(part)
+    pages: list[list[dict[str, Any]]] = [[]]
+    for part in pieces:
+        trial = {**whole, "body": {"elements": [*pages[-1], part]}}
+        if pages[-1] and size(trial) > MAX_CARD_BYTES:
+            pages.append([])
+        pages[-1].append(part)
+    result = []
+    for number, elements in enumerate(pages, start=1):
+        page = {**whole, "body": {"elements": elements}}
+        if "header" in whole:
+            title = f"{whole['header']['title']['content']} ({number}/{len(pages)})"
+            page["header"] = {**whole["header"], "title": text(title)}
+        result.append(page)
+    return result
+
+
+def _chunks(content: str, limit: int) -> list[str]:
+    """Split on line breaks so that each chunk stays under ``limit`` bytes."""
+    chunks, current = [], ""
+    for line in content.split("\n"):
+        candidate = f"{current}\n{line}" if current else line
+        if current and len(candidate.encode()) > limit:
+            chunks.append(current)
+            current = line
+        else:
+            current = candidate
+    if current:
+        chunks.append(current)
+    return chunks

@@ -1,0 +1,157 @@
+"""A fake Feishu open platform on 127.0.0.1: tenant token, bot info, send, reply, patch — with its limits.
+
+It checks what a real server would (the bearer token, the body shape, card JSON
+2.0 as a string, the 30 KB card limit, ``uuid`` length and deduplication),
+enforces 5 messages per second per chat (code 230020) and 50 per second per app
+(HTTP 429 with ``x-ogw-ratelimit-reset``), and can fail or throttle on demand.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from scheduler.timekeeping import ManualClock
+
+APP_ID, APP_SECRET, BOT_OPEN_ID = "cli_test", "secret", "ou_bot"
+CARD_LIMIT = 30 * 1024
+
+
+@dataclass
+class Sent:
+    chat_id: str
+    card: dict[str, Any]
+    message_id: str
+    uuid: str | None
+    reply_to: str | None = None
+
+    @property
+    def text(self) -> str:
+        return json.dumps(self.card, ensure_ascii=False)
+
+
+@dataclass
+class FakeFeishu:
+    clock: ManualClock
+    sent: list[Sent] = field(default_factory=list)
+    patched: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    tokens_issued: int = 0
+    valid_tokens: set[str] = field(default_factory=set)
+    faults: list[tuple[int, dict[str, Any], dict[str, str]]] = field(default_factory=list)
+    per_chat: Counter[tuple[str, int]] = field(default_factory=Counter)
+    per_app: Counter[int] = field(default_factory=Counter)
+    chats_of_messages: dict[str, str] = field(default_factory=dict)  # messages people sent, by id → chat
+    _ids: Any = field(default_factory=lambda: itertools.count(1))
+    server: TestServer | None = None
+
+    # ---- on demand
+    def fail_next(self, status: int = 500, code: int = 0, headers: dict[str, str] | None = None) -> None:
+        self.faults.append((status, {"code": code, "msg": "injected"}, headers or {}))
+
+    def revoke_tokens(self) -> None:
+        self.valid_tokens.clear()
+
+    @property
+    def base(self) -> str:
+        assert self.server is not None
+        return str(self.server.make_url("")).rstrip("/")
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/open-apis/auth/v3/tenant_access_token/internal", self.token)
+        app.router.add_get("/open-apis/bot/v3/info", self.bot_info)
+        app.router.add_post("/open-apis/im/v1/messages", self.send)
+        app.router.add_post("/open-apis/im/v1/messages/{message_id}/reply", self.reply)
+        app.router.add_patch("/open-apis/im/v1/messages/{message_id}", self.patch)
+        return app
+
+    # ---- endpoints
+    async def token(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if (body.get("app_id"), body.get("app_secret")) != (APP_ID, APP_SECRET):
+            return web.json_response({"code": 10014, "msg": "app secret invalid"})
+        self.tokens_issued += 1
+        token = f"t-{self.tokens_issued}"
+        self.valid_tokens.add(token)
+        return web.json_response({"code": 0, "msg": "ok", "tenant_access_token": token, "expire": 7200})
+
+    def _guard(self, request: web.Request) -> web.Response | None:
+        if self.faults:
+            status, body, headers = self.faults.pop(0)
+            return web.json_response(body, status=status, headers=headers)
+        auth = request.headers.get("Authorization", "")
+        if not auth.startswith("Bearer ") or auth.removeprefix("Bearer ") not in self.valid_tokens:
+            return web.json_response({"code": 99991663, "msg": "Invalid access token for authorization."}, status=400)
+        second = int(self.clock.now().timestamp())
+        self.per_app[second] += 1
+        if self.per_app[second] > 50:
+            return web.json_response({"code": 99991400, "msg": "request trigger frequency limit"}, status=429,
+                                     headers={"x-ogw-ratelimit-reset": "1"})  # fmt: skip
+        return None
+
+    async def bot_info(self, request: web.Request) -> web.Response:
+        return self._guard(request) or web.json_response(
+            {"code": 0, "bot": {"open_id": BOT_OPEN_ID, "app_name": "Closeloop"}}
+        )
+
+    def _card(self, body: dict[str, Any]) -> dict[str, Any] | web.Response:
+        if body.get("msg_type") != "interactive" or not isinstance(body.get("content"), str):
+            return web.json_response({"code": 230001, "msg": "invalid msg_type or content"}, status=400)
+        if len(body["content"].encode()) > CARD_LIMIT:
+            return web.json_response({"code": 230025, "msg": "message content too long"}, status=400)
+        card = json.loads(body["content"])
+        if card.get("schema") != "2.0" or "elements" not in card.get("body", {}):
+            return web.json_response({"code": 200621, "msg": "card JSON is not schema 2.0"}, status=400)
+        if body.get("uuid") is not None and len(body["uuid"]) > 50:
+            return web.json_response({"code": 230001, "msg": "uuid too long"}, status=400)
+        return card
+
+    def _record(self, chat_id: str, card: dict[str, Any], uuid: str | None, reply_to: str | None) -> web.Response:
+        known = next((s for s in self.sent if uuid and s.uuid == uuid), None)
+        if known is not None:  # Feishu deduplicates by uuid
+            return web.json_response({"code": 0, "data": {"message_id": known.message_id, "chat_id": chat_id}})
+        second = int(self.clock.now().timestamp())
+        self.per_chat[(chat_id, second)] += 1
+        if self.per_chat[(chat_id, second)] > 5:
+            return web.json_response({"code": 230020, "msg": "the message sending frequency is limited"}, status=400)
+        sent = Sent(chat_id, card, f"om_{next(self._ids)}", uuid, reply_to)
+        self.sent.append(sent)
+        return web.json_response({"code": 0, "data": {"message_id": sent.message_id, "chat_id": chat_id}})
+
+    async def send(self, request: web.Request) -> web.Response:
+        if (refused := self._guard(request)) is not None:
+            return refused
+        if request.query.get("receive_id_type") != "chat_id":
+            return web.json_response({"code": 230001, "msg": "receive_id_type"}, status=400)
+        body = await request.json()
+        card = self._card(body)
+        if isinstance(card, web.Response):
+            return card
+        return self._record(str(body["receive_id"]), card, body.get("uuid"), None)
+
+    async def reply(self, request: web.Request) -> web.Response:
+        if (refused := self._guard(request)) is not None:
+            return refused
+        message_id = request.match_info["message_id"]
+        original = next((s.chat_id for s in self.sent if s.message_id == message_id), None)
+        chat_id = original or self.chats_of_messages.get(message_id)
+        if chat_id is None:
+            return web.json_response({"code": 230011, "msg": "the message to reply to was not found"}, status=400)
+        body = await request.json()
+        card = self._card(body)
+        if isinstance(card, web.Response):
+            return card
+        return self._record(chat_id, card, body.get("uuid"), message_id)
+
+    async def patch(self, request: web.Request) -> web.Response:
+        if (refused := self._guard(request)) is not None:
+            return refused
+        body = await request.json()
+        self.patched.append((request.match_info["message_id"], json.loads(body["content"])))
+        return web.json_response({"code": 0, "data": {}})
