@@ -78,7 +78,7 @@ class FeishuClient:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         try:
-            async with self.session.request(method, self.base + path, params=params, json=json_body,
+            async with self.session.request(method, self.base + path, params=params, json=json_body, timeout=self.timeout,
                                             headers=headers) as response:  # fmt: skip
                 try:
                     body = await response.json(content_type=None)

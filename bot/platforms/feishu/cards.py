@@ -5,6 +5,7 @@
   inside a form they are submit buttons, so the form's values come back with them.
 - Form inputs are named with ``__`` instead of ``.`` (``items__1__owner``): Feishu
   names are identifiers. ``form_values`` turns a callback's ``form_value`` back.
+- Dates use Feishu's ``date_picker`` / ``picker_datetime``; the chat commands still take 明天, 下周五 ….
 - Repeated groups (action items, participants) have no dynamic rows in Feishu
   cards: the rows that exist plus empty ones up to ``EMPTY_ROWS`` are rendered.
 - A card whose JSON would pass ``MAX_CARD_BYTES`` is split into several cards
@@ -97,8 +98,17 @@ def form_input(item: Any, name: str, value: Any = None) -> list[dict[str, Any]]:
     common: dict[str, Any] = {"name": field_name(name), "required": False}
     if item.placeholder:
         common["placeholder"] = text(item.placeholder)
-    if isinstance(item, TextInput | DateInput | NumberInput):
+    if isinstance(item, DateInput):
+        # Feishu's own pickers; their values ("2026-11-27 +0800") are read by the same date parser
+        rendered = {"tag": "picker_datetime" if item.with_time else "date_picker", **common}
+        if value and re.fullmatch(r"\d{4}-\d{2}-\d{2}( \d{2}:\d{2})?", str(value)):
+            rendered["initial_datetime" if item.with_time else "initial_date"] = str(value)
+        heading = {"tag": "markdown", "content": f"**{item.label}**" + (" *" if item.required else "")}
+        return [heading, rendered, *_notes(item)]
+    if isinstance(item, TextInput | NumberInput):
         rendered = {"tag": "input", **common, "label": label, "label_position": "top"}
+        if isinstance(item, NumberInput):
+            rendered["input_type"] = "text"
         if isinstance(item, TextInput) and item.multiline:
             rendered.update(input_type="multiline_text", rows=3)
         if isinstance(item, TextInput) and item.max_length:

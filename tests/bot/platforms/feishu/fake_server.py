@@ -8,6 +8,7 @@ enforces 5 messages per second per chat (code 230020) and 50 per second per app
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from collections import Counter
@@ -46,13 +47,18 @@ class FakeFeishu:
     faults: list[tuple[int, dict[str, Any], dict[str, str]]] = field(default_factory=list)
     per_chat: Counter[tuple[str, int]] = field(default_factory=Counter)
     per_app: Counter[int] = field(default_factory=Counter)
-    chats_of_messages: dict[str, str] = field(default_factory=dict)  # messages people sent, by id → chat
+    chats_of_messages: dict[str, str] = field(default_factory=dict)
+    delays: list[float] = field(default_factory=list)  # messages people sent, by id → chat
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     server: TestServer | None = None
 
     # ---- on demand
     def fail_next(self, status: int = 500, code: int = 0, headers: dict[str, str] | None = None) -> None:
         self.faults.append((status, {"code": code, "msg": "injected"}, headers or {}))
+
+    def slow_next(self, seconds: float) -> None:
+        """The next API call answers only after ``seconds`` (to exercise the client's timeout)."""
+        self.delays.append(seconds)
 
     def revoke_tokens(self) -> None:
         self.valid_tokens.clear()
@@ -125,6 +131,8 @@ class FakeFeishu:
         return web.json_response({"code": 0, "data": {"message_id": sent.message_id, "chat_id": chat_id}})
 
     async def send(self, request: web.Request) -> web.Response:
+        if self.delays:
+            await asyncio.sleep(self.delays.pop(0))
         if (refused := self._guard(request)) is not None:
             return refused
         if request.query.get("receive_id_type") != "chat_id":
@@ -136,6 +144,8 @@ class FakeFeishu:
         return self._record(str(body["receive_id"]), card, body.get("uuid"), None)
 
     async def reply(self, request: web.Request) -> web.Response:
+        if self.delays:
+            await asyncio.sleep(self.delays.pop(0))
         if (refused := self._guard(request)) is not None:
             return refused
         message_id = request.match_info["message_id"]

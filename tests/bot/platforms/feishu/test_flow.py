@@ -6,8 +6,10 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+import aiohttp
 from sqlmodel import Session, select
 
+from bot.app import PLATFORMS
 from bot.platforms.feishu import cards as feishu_cards
 from cards.model import Card, Header, Markdown
 from scheduler.jobs import run_jobs
@@ -65,7 +67,15 @@ async def test_the_seed_example_end_to_end_on_feishu(feishu: Feishu) -> None:
     (form,) = find(form_message.card, "form")
     names = {e.get("name") for e in form["elements"]}
     assert {"topic", "items__0__owner", "items__0__due", "participants__0__person"} <= names
-    assert {e["tag"] for e in form["elements"]} >= {"input", "select_static", "select_person", "button"}
+    assert {e["tag"] for e in form["elements"]} >= {
+        "input",
+        "select_static",
+        "select_person",
+        "date_picker",
+        "picker_datetime",
+        "multi_select_person",
+        "button",
+    }
     submit = next(e for e in form["elements"] if e.get("form_action_type") == "submit")
 
     # a missing owner comes back as a field error in the updated card
@@ -154,3 +164,24 @@ def test_a_card_over_the_size_limit_is_paged_not_rejected() -> None:
     assert pages[0]["header"]["title"]["content"] == f"记录列表 (1/{len(pages)})"
     text = "\n".join(part["content"] for page in pages for part in page["body"]["elements"])
     assert text == lines, "nothing lost between pages"
+
+
+async def test_the_tenant_token_is_cached_and_renewed_before_it_expires(feishu: Feishu) -> None:
+    for _ in range(3):
+        await feishu.push(feishu.message("/help", chat_type="p2p"))
+        await deliver(feishu)
+    assert feishu.fake.tokens_issued == 1
+    feishu.clock.advance(timedelta(hours=1, minutes=56))  # 2 hours minus the 5-minute margin has passed
+    await feishu.push(feishu.message("/help", chat_type="p2p"))
+    await deliver(feishu)
+    assert feishu.fake.tokens_issued == 2
+
+
+async def test_a_slow_feishu_times_out_and_the_message_waits_for_a_retry(feishu: Feishu) -> None:
+    feishu.fake.slow_next(seconds=2)
+    feishu.client.server.app[PLATFORMS][0].client.timeout = aiohttp.ClientTimeout(total=0.2)
+    await feishu.push(feishu.message("/help", chat_type="p2p"))
+    await deliver(feishu)
+    with Session(feishu.engine) as session:
+        row = session.exec(select(OutboxMessage)).one()
+        assert row.status is OutboxStatus.PENDING and "TimeoutError" in row.last_error
