@@ -1,13 +1,27 @@
 """Neutral cards as HTML: one renderer for the sandbox chat and for web forms behind signed links.
 
-Everything user-supplied is escaped. Forms are plain ``<form method="post">``
-with inputs named by their dotted names (``items.0.owner``), so a submission
-comes back through ``collect_form_values``; every button posts ``action`` and the
-card's ``payload`` token plus any ``hidden`` fields the page needs.
+``render_card_html`` returns a fragment (``<div class="card">…</div>``) for a
+page that declares UTF-8 and includes ``page_css()``. Everything that comes
+from a card is escaped; the Markdown subset (see ``cards.model``) and mentions
+are the only markup a card's text can produce.
+
+Posting works without JavaScript:
+
+- A form is a ``<form method="post">`` whose inputs carry their dotted names
+  (``items.0.owner``), so ``collect_form_values`` turns the post back into the
+  nested values. Its buttons are ``<button name="action" value="…">``, so the
+  clicked button says which action it is (pressing Enter sends the submit
+  button's); hidden fields carry the ``payload`` token and the caller's extras.
+- A button outside a form is a small form of its own posting the same fields.
+- A repeating group shows its rows plus one empty row; an optional inline
+  script behind the add button appends more empty rows.
+- ``required`` inputs are marked (``*``, ``aria-required``) but not enforced by
+  the browser: saving a draft must be possible, and the server checks anyway.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping, Sequence
 from html import escape
@@ -34,206 +48,324 @@ from cards.model import (
 
 CSS = """
 .card { background: #fff; border: 1px solid #d1d5db; border-radius: 8px; overflow: hidden; margin: .5rem 0; }
-.card .hd { padding: .5rem .75rem; border-left: 6px solid #9ca3af; background: #f9fafb; }
-.card .hd.info { border-color: #2563eb; } .card .hd.success { border-color: #16a34a; }
-.card .hd.warning { border-color: #d97706; } .card .hd.danger { border-color: #dc2626; }
-.card .hd h3 { margin: 0; font-size: 1rem; } .card .hd p { margin: .2rem 0 0; color: #4b5563; font-size: .85rem; }
-.card .bd { padding: .5rem .75rem; } .card .md { margin: .4rem 0; } .card .note { color: #6b7280; font-size: .8rem; }
-.card dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem .8rem; margin: .4rem 0; }
-.card dt { color: #6b7280; } .card dd { margin: 0; }
-.card fieldset { border: 1px solid #e5e7eb; border-radius: 6px; margin: .5rem 0; }
-.card label { display: block; margin: .35rem 0 .1rem; font-size: .9rem; }
-.card input[type=text], .card input[type=number], .card textarea, .card select { width: 100%; box-sizing: border-box; padding: .3rem; }
-.card .row { border-top: 1px dashed #e5e7eb; padding-top: .3rem; margin-top: .3rem; }
-.card .req { color: #dc2626; } .card .error { color: #dc2626; font-size: .85rem; } .card .warning { color: #b45309; font-size: .85rem; }
-.card .hint { color: #6b7280; font-size: .8rem; } .card .mention { color: #2563eb; font-weight: 600; }
-.card button { margin: .3rem .3rem 0 0; padding: .35rem .8rem; border-radius: 5px; border: 1px solid #9ca3af; background: #fff; }
+.card-header { padding: .5rem .75rem; border-left: 6px solid #9ca3af; background: #f9fafb; }
+.card-header.tone-info { border-color: #2563eb; } .card-header.tone-success { border-color: #16a34a; }
+.card-header.tone-warning { border-color: #d97706; } .card-header.tone-danger { border-color: #dc2626; }
+.card-header .title { font-weight: 600; } .card-header .subtitle { color: #4b5563; font-size: .85rem; }
+.card-body { padding: .5rem .75rem; } .card .markdown p { margin: .4rem 0; } .card ul { margin: .3rem 0 .3rem 1.2rem; padding: 0; }
+.card .note { color: #6b7280; font-size: .8rem; margin: .4rem 0; } .card hr { border: 0; border-top: 1px solid #e5e7eb; }
+.card .fields { display: grid; grid-template-columns: max-content 1fr; gap: .2rem .8rem; margin: .4rem 0; }
+.card .fields div { display: contents; } .card dt { color: #6b7280; } .card dd { margin: 0; }
+.card fieldset { border: 1px solid #e5e7eb; border-radius: 6px; margin: .5rem 0; padding: .3rem .6rem .6rem; }
+.card fieldset.repeat { border: 0; padding: 0; } .card fieldset.row { border-style: dashed; }
+.card legend { font-weight: 600; padding: 0 .3rem; } .card fieldset.row legend { font-weight: 400; color: #4b5563; }
+.card .field { margin: .4rem 0; } .card label { display: block; font-size: .9rem; margin-bottom: .1rem; }
+.card input[type=text], .card input[type=number], .card textarea, .card select {
+  width: 100%; box-sizing: border-box; padding: .3rem; font: inherit; }
+.card .has-error input, .card .has-error textarea, .card .has-error select { border: 1px solid #dc2626; }
+.card .required { color: #dc2626; } .card .hint { color: #6b7280; font-size: .8rem; }
+.card .error { color: #dc2626; font-size: .85rem; } .card .warning { color: #b45309; font-size: .85rem; }
+.card .mention { color: #2563eb; font-weight: 600; } .card form.action { display: inline; }
+.card button { margin: .3rem .3rem 0 0; padding: .35rem .8rem; border-radius: 5px; border: 1px solid #9ca3af;
+  background: #fff; font: inherit; cursor: pointer; }
 .card button.primary { background: #2563eb; border-color: #2563eb; color: #fff; }
 .card button.danger { background: #dc2626; border-color: #dc2626; color: #fff; }
 """
 
+ROW = "__row__"  # the row index in a repeating group's template row; the add button replaces it
+NUMBER = "__num__"  # the row's number as people count (index + 1)
+ADD_ROW_JS = (  # no quotes, so it reads the same in the attribute
+    "var t=this.previousElementSibling,g=this.parentNode,n=+g.dataset.next;"
+    "t.before(document.createRange().createContextualFragment("
+    f"t.innerHTML.replace(/{ROW}/g,n).replace(/{NUMBER}/g,n+1)));"
+    "g.dataset.next=n+1;this.hidden=n+1>=g.dataset.max"
+)
+DATE_EXAMPLE = {False: "YYYY-MM-DD", True: "YYYY-MM-DD HH:MM"}
+_ids = itertools.count(1)
+
 
 def page_css() -> str:
+    """The stylesheet for pages that show cards: header tones as coloured bars, compact forms."""
     return CSS
 
 
-def inline(text: str, names: Mapping[str, str]) -> str:
-    """Escaped text with mentions, **bold** and [links](https://…)."""
-    out = []
-    for part in split_mentions(text):
+# ---------------------------------------------------------------- text
+
+
+def text_html(text: str, names: Mapping[str, str]) -> str:
+    """Escaped text with mentions as ``<span class="mention">@name</span>`` (the id when unknown)."""
+    return "".join(
+        escape(part) if isinstance(part, str) else _mention(part.user_id, names) for part in split_mentions(text)
+    )
+
+
+def _mention(user_id: str, names: Mapping[str, str]) -> str:
+    return f'<span class="mention">@{escape(names.get(user_id, user_id))}</span>'
+
+
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s\x00]+)\)")
+_SLOT = re.compile(r"\x00(\d+)\x00")
+
+
+def inline_html(text: str, names: Mapping[str, str]) -> str:
+    """One line of the Markdown subset: escaped text, mentions, ``**bold**`` and ``[text](https://…)``.
+
+    Mentions become numbered slots first, so bold and links may surround them.
+    """
+    mentions: list[str] = []
+    pieces = []
+    for part in split_mentions(text.replace("\x00", "")):
         if isinstance(part, str):
-            html = escape(part)
-            html = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html)
-            html = re.sub(r"\[([^\]]+)\]\((https?://[^)\s]+)\)", r'<a href="\2" rel="noopener">\1</a>', html)
-            out.append(html)
+            pieces.append(escape(part))
         else:
-            out.append(f'<span class="mention">@{escape(names.get(part.user_id, part.user_id))}</span>')
-    return "".join(out)
+            pieces.append(f"\x00{len(mentions)}\x00")
+            mentions.append(_mention(part.user_id, names))
+    html = _BOLD.sub(r"<strong>\1</strong>", "".join(pieces))
+    html = _LINK.sub(r'<a href="\2" rel="noopener noreferrer" target="_blank">\1</a>', html)
+    return _SLOT.sub(lambda m: mentions[int(m.group(1))], html)
 
 
-def markdown(text: str, names: Mapping[str, str]) -> str:
-    blocks, bullets = [], []
+def markdown_html(text: str, names: Mapping[str, str]) -> str:
+    """The Markdown subset as blocks: ``- `` lines as a list, other lines as paragraphs with line breaks."""
+    blocks: list[str] = []
+    lines: list[str] = []
+    bullets: list[str] = []
+
+    def flush() -> None:
+        if lines:
+            blocks.append("<p>" + "<br>".join(lines) + "</p>")
+            lines.clear()
+        if bullets:
+            blocks.append("<ul>" + "".join(f"<li>{b}</li>" for b in bullets) + "</ul>")
+            bullets.clear()
+
     for line in text.split("\n"):
         if line.startswith("- "):
-            bullets.append(f"<li>{inline(line[2:], names)}</li>")
-            continue
-        if bullets:
-            blocks.append("<ul>" + "".join(bullets) + "</ul>")
-            bullets = []
-        blocks.append(inline(line, names) + "<br>")
-    if bullets:
-        blocks.append("<ul>" + "".join(bullets) + "</ul>")
-    return "".join(blocks).removesuffix("<br>")
+            if lines:
+                flush()
+            bullets.append(inline_html(line[2:], names))
+        elif not line.strip():
+            flush()
+        else:
+            if bullets:
+                flush()
+            lines.append(inline_html(line, names))
+    flush()
+    return "".join(blocks)
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return "" if value is None else str(value)
+
+
+def _one(value: Any) -> Any:
+    if isinstance(value, list):
+        return value[0] if value else None
+    return value
+
+
+def _many(value: Any) -> list[str]:
+    if value is None or value == "":
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+# ---------------------------------------------------------------- the renderer
 
 
 class _Renderer:
-    def __init__(self, *, names: Mapping[str, str], people: Sequence[tuple[str, str]], action_url: str,
-                 hidden: Mapping[str, str]) -> None:  # fmt: skip
+    def __init__(
+        self, *, names: Mapping[str, str], people: Sequence[tuple[str, str]], action_url: str,
+        hidden: Mapping[str, str], id_prefix: str,
+    ) -> None:  # fmt: skip
         self.names = names
         self.people = people
-        self.action_url = action_url
+        self.action_url = escape(action_url)
         self.hidden = hidden
-
-    def hidden_fields(self, button: Button | None = None) -> str:
-        fields = dict(self.hidden)
-        if button is not None:
-            fields["payload"] = button.payload.to_token()
-        return "".join(f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">' for k, v in fields.items())
-
-    def button(self, button: Button) -> str:
-        confirm = f' onclick="return confirm({escape(repr(button.confirm))})"' if button.confirm else ""
-        return (f'<button type="submit" name="action" value="{escape(button.action)}" '
-                f'class="{escape(button.style.value)}"{confirm}>{escape(button.label)}</button>')  # fmt: skip
+        self.id_prefix = id_prefix
 
     def card(self, card: Card) -> str:
-        parts = ['<div class="card">']
+        card_id = f' data-card-id="{escape(card.card_id)}"' if card.card_id else ""
+        parts = [f'<div class="card"{card_id}>']
         if card.header:
-            subtitle = f"<p>{inline(card.header.subtitle, self.names)}</p>" if card.header.subtitle else ""
-            parts.append(f'<div class="hd {escape(card.header.tone.value)}"><h3>{inline(card.header.title, self.names)}'
-                         f"</h3>{subtitle}</div>")  # fmt: skip
-        parts.append('<div class="bd">')
+            header = card.header
+            subtitle = (
+                f'<div class="subtitle">{text_html(header.subtitle, self.names)}</div>' if header.subtitle else ""
+            )
+            parts.append(
+                f'<div class="card-header tone-{escape(header.tone.value)}">'
+                f'<div class="title">{text_html(header.title, self.names)}</div>{subtitle}</div>'
+            )
+        parts.append('<div class="card-body">')
         parts.extend(self.element(element) for element in card.elements)
         parts.append("</div></div>")
         return "".join(parts)
 
     def element(self, element: Any) -> str:
         if isinstance(element, Markdown):
-            return f'<div class="md">{markdown(element.text, self.names)}</div>'
+            return f'<div class="markdown">{markdown_html(element.text, self.names)}</div>'
         if isinstance(element, Note):
-            return f'<div class="note">{inline(element.text, self.names)}</div>'
+            return f'<p class="note">{inline_html(element.text, self.names)}</p>'
         if isinstance(element, Divider):
             return "<hr>"
         if isinstance(element, Fields):
-            rows = "".join(f"<dt>{escape(f.label)}</dt><dd>{inline(f.value, self.names)}</dd>" for f in element.items)
-            return f"<dl>{rows}</dl>"
-        if isinstance(element, Actions):
-            return "".join(
-                f'<form method="post" action="{escape(self.action_url)}" style="display:inline">'
-                f"{self.hidden_fields(b)}{self.button(b)}</form>"
-                for b in element.buttons
+            rows = "".join(
+                f"<div><dt>{text_html(f.label, self.names)}</dt><dd>{inline_html(f.value, self.names)}</dd></div>"
+                for f in element.items
             )
+            return f'<dl class="fields">{rows}</dl>'
+        if isinstance(element, Actions):
+            forms = "".join(
+                f'<form method="post" action="{self.action_url}" class="action">'
+                f"{self.hidden_inputs(button)}{self.button(button)}</form>"
+                for button in element.buttons
+            )
+            return f'<div class="actions">{forms}</div>'
         if isinstance(element, Form):
             return self.form(element)
         raise TypeError(f"no HTML for {type(element).__name__}")
 
+    def hidden_inputs(self, button: Button) -> str:
+        fields = {"payload": button.payload.to_token(), **self.hidden}
+        return "".join(f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">' for k, v in fields.items())
+
+    def button(self, button: Button) -> str:
+        confirm = ""
+        if button.confirm:
+            confirm = f' data-confirm="{escape(button.confirm)}" onclick="return confirm(this.dataset.confirm)"'
+        return (
+            f'<button type="submit" name="action" value="{escape(button.action)}" '
+            f'class="{escape(button.style.value)}"{confirm}>{escape(button.label)}</button>'
+        )
+
     def form(self, form: Form) -> str:
-        parts = [f'<form method="post" action="{escape(self.action_url)}" data-form="{escape(form.form_id)}">',
-                 self.hidden_fields(form.submit)]  # fmt: skip
+        parts = [
+            f'<form method="post" action="{self.action_url}" class="card-form" data-form="{escape(form.form_id)}">',
+            self.hidden_inputs(form.submit),
+        ]
         for section in form.sections:
             legend = f"<legend>{escape(section.title)}</legend>" if section.title else ""
-            hint = f'<p class="hint">{escape(section.hint)}</p>' if section.hint else ""
-            body = "".join(self.input(item, item.name) for item in section.inputs)
-            parts.append(f"<fieldset>{legend}{hint}{body}</fieldset>")
-        parts.append(self.button(form.submit))
-        if form.cancel is not None:
-            parts.append(self.button(form.cancel))
-        parts.append("</form>")
+            hint = f'<div class="hint">{escape(section.hint)}</div>' if section.hint else ""
+            body = "".join(
+                self.repeat(item) if isinstance(item, Repeat) else self.field(item, item.name, _own_value(item))
+                for item in section.inputs
+            )
+            parts.append(f'<fieldset class="section">{legend}{hint}{body}</fieldset>')
+        buttons = [form.submit] + ([form.cancel] if form.cancel else [])
+        parts.append('<div class="buttons">' + "".join(self.button(b) for b in buttons) + "</div></form>")
         return "".join(parts)
 
-    def input(self, item: Any, name: str, *, value: Any = None, error: str | None = None,
-              warning: str | None = None) -> str:  # fmt: skip
-        if isinstance(item, Repeat):
-            return self.repeat(item)
+    def ident(self, name: str) -> str:
+        return f"{self.id_prefix}-" + re.sub(r"[^A-Za-z0-9_-]", "-", name)
+
+    def notes(self, ident: str, hint: str | None, error: str | None, warning: str | None) -> tuple[str, list[str]]:
+        """Hint, error and warning under an input, and the ids the input is described by."""
+        html, ids = [], []
+        for kind, text, role in (("hint", hint, ""), ("error", error, ' role="alert"'), ("warning", warning, "")):
+            if text:
+                ids.append(f"{ident}-{kind}")
+                html.append(f'<div class="{kind}" id="{ident}-{kind}"{role}>{escape(text)}</div>')
+        return "".join(html), ids
+
+    def field(self, item: Any, name: str, value: Any, *, error: str | None = None, warning: str | None = None) -> str:
+        """One labelled input with its notes; ``error``/``warning`` default to the input's own."""
         error = error if error is not None else item.error
         warning = warning if warning is not None else item.warning
-        ident = "f-" + re.sub(r"[^A-Za-z0-9_-]", "-", name)
-        described = f' aria-describedby="{ident}-error" aria-invalid="true"' if error else ""
-        required = ""  # marked with a star; the server checks (a browser check would block "save draft")
-        star = ' <span class="req">*</span>' if item.required else ""
-        placeholder = f' placeholder="{escape(item.placeholder)}"' if item.placeholder else ""
-        current = value if value is not None else getattr(item, "value", None)
-        field = self.control(item, name, ident, current, f"{described}{required}{placeholder}")
-        parts = [f'<label for="{ident}">{escape(item.label)}{star}</label>', field]
-        if item.hint:
-            parts.append(f'<div class="hint">{escape(item.hint)}</div>')
+        ident = self.ident(name)
+        notes, described = self.notes(ident, item.hint, error, warning)
+        attrs = ""
+        if described:
+            attrs += f' aria-describedby="{" ".join(described)}"'
         if error:
-            parts.append(f'<div class="error" id="{ident}-error" role="alert">{escape(error)}</div>')
-        if warning:
-            parts.append(f'<div class="warning">{escape(warning)}</div>')
-        return "".join(parts)
+            attrs += ' aria-invalid="true"'
+        if item.required:
+            attrs += ' aria-required="true"'
+        if item.placeholder:
+            attrs += f' placeholder="{escape(item.placeholder)}"'
+        star = ' <span class="required" aria-hidden="true">*</span>' if item.required else ""
+        classes = "field" + (" has-error" if error else "") + (" has-warning" if warning else "")
+        return (
+            f'<div class="{classes}"><label for="{ident}">{escape(item.label)}{star}</label>'
+            f"{self.control(item, name, ident, value, attrs)}{notes}</div>"
+        )
 
     def control(self, item: Any, name: str, ident: str, value: Any, attrs: str) -> str:
         n = escape(name)
-        if isinstance(item, TextInput) and item.multiline:
+        if isinstance(item, TextInput):
             limit = f' maxlength="{item.max_length}"' if item.max_length else ""
-            return f'<textarea id="{ident}" name="{n}" rows="3"{limit}{attrs}>{escape(str(value or ""))}</textarea>'
-        if isinstance(item, TextInput | DateInput):
-            limit = f' maxlength="{item.max_length}"' if getattr(item, "max_length", None) else ""
-            return f'<input type="text" id="{ident}" name="{n}" value="{escape(str(value or ""))}"{limit}{attrs}>'
+            text = escape(str(_one(value) or ""))
+            if item.multiline:
+                return f'<textarea id="{ident}" name="{n}" rows="3"{limit}{attrs}>{text}</textarea>'
+            return f'<input type="text" id="{ident}" name="{n}" value="{text}"{limit}{attrs}>'
+        if isinstance(item, DateInput):  # free text (明天 3点), so not <input type="date">
+            example = "" if item.placeholder else f' placeholder="{DATE_EXAMPLE[item.with_time]}"'
+            text = escape(str(_one(value) or ""))
+            return f'<input type="text" id="{ident}" name="{n}" value="{text}" class="date"{example}{attrs}>'
         if isinstance(item, NumberInput):
-            bounds = "".join(f' {k}="{v:g}"' for k, v in (("min", item.min), ("max", item.max)) if v is not None)
-            shown = "" if value in (None, "") else (f"{value:g}" if isinstance(value, float) else escape(str(value)))
+            bounds = "".join(f' {k}="{_number(v)}"' for k, v in (("min", item.min), ("max", item.max)) if v is not None)
+            shown = escape(_number(_one(value)))
             return f'<input type="number" step="any" id="{ident}" name="{n}" value="{shown}"{bounds}{attrs}>'
         if isinstance(item, Select | MultiSelect | PersonPicker):
-            multi = isinstance(item, MultiSelect) or (isinstance(item, PersonPicker) and item.multi)
             options = (
                 [(o.value, o.label) for o in item.options]
                 if isinstance(item, Select | MultiSelect)
                 else list(self.people)
             )
-            chosen = set(value if isinstance(value, list) else ([value] if value else []))
-            if isinstance(item, MultiSelect | PersonPicker) and value is None:
-                chosen = set(item.values)
+            multi = isinstance(item, MultiSelect) or (isinstance(item, PersonPicker) and item.multi)
+            chosen = _many(value) if multi else _many(_one(value))
             known = {v for v, _ in options}
-            options += [(v, self.names.get(v, v)) for v in sorted(chosen - known)]
-            blank = "" if multi else '<option value=""></option>'
+            options += [(v, self.names.get(v, v)) for v in chosen if v not in known]  # keep a choice nobody offers
             rendered = "".join(
                 f'<option value="{escape(v)}"{" selected" if v in chosen else ""}>{escape(label)}</option>'
                 for v, label in options
             )
-            return f'<select id="{ident}" name="{n}"{" multiple" if multi else ""}{attrs}>{blank}{rendered}</select>'
+            if multi:  # the empty hidden value makes "nothing chosen" reach the server too
+                size = min(max(len(options), 2), 8)
+                return (
+                    f'<input type="hidden" name="{n}" value="">'
+                    f'<select id="{ident}" name="{n}" multiple size="{size}"{attrs}>{rendered}</select>'
+                )
+            return f'<select id="{ident}" name="{n}"{attrs}><option value=""></option>{rendered}</select>'
         raise TypeError(f"no HTML for {type(item).__name__}")
 
     def repeat(self, repeat: Repeat) -> str:
-        rows = list(repeat.rows)
-        count = max(len(rows) + 1, repeat.min_rows, 1)
-        count = min(count, repeat.max_rows) if repeat.max_rows else count
+        """The rows there are, enough empty ones for ``min_rows`` (at least one), and a template for more."""
+        ident = self.ident(repeat.name)
+        shown = min(max(len(repeat.rows) + 1, repeat.min_rows), repeat.max_rows)
+        notes, described = self.notes(ident, repeat.hint, repeat.error, repeat.warning)
+        described_by = f' aria-describedby="{" ".join(described)}"' if described else ""
         parts = [
-            f'<div class="repeat" data-name="{escape(repeat.name)}"><div class="hint">{escape(repeat.label)}</div>'
+            f'<fieldset class="repeat" id="{ident}" data-next="{shown}" data-max="{repeat.max_rows}"{described_by}>'
+            f"<legend>{escape(repeat.label)}</legend>{notes}"
         ]
-        if repeat.error:
-            parts.append(f'<div class="error" role="alert">{escape(repeat.error)}</div>')
-        for index in range(count):
-            row = rows[index] if index < len(rows) else {}
-            cells = []
-            for template in repeat.template:
-                key = f"{index}.{template.name}"
-                value = row.get(template.name)
-                if (
-                    isinstance(template, PersonPicker | MultiSelect)
-                    and value is not None
-                    and not isinstance(value, list)
-                ):
-                    value = [value]
-                cells.append(self.input(template, f"{repeat.name}.{key}", value=value if value not in ("",) else None,
-                                        error=repeat.row_errors.get(key), warning=repeat.row_warnings.get(key)))  # fmt: skip
-            parts.append(f'<div class="row">{"".join(cells)}</div>')
-        if repeat.add_label:
+        rows = repeat.rows
+        parts.extend(self.row(repeat, rows[i] if i < len(rows) else None, str(i), str(i + 1)) for i in range(shown))
+        if repeat.add_label and shown < repeat.max_rows:
+            parts.append(f"<template>{self.row(repeat, None, ROW, NUMBER)}</template>")
             parts.append(
-                f'<div class="hint">{escape(repeat.add_label)}：提交后会再多出一行 / one more row after saving</div>'
+                f'<button type="button" class="add-row" onclick="{escape(ADD_ROW_JS)}">{escape(repeat.add_label)}</button>'
             )
-        parts.append("</div>")
+        parts.append("</fieldset>")
         return "".join(parts)
+
+    def row(self, repeat: Repeat, row: Mapping[str, Any] | None, index: str, number: str) -> str:
+        """One row; ``row`` is ``None`` for a row not yet written, which starts blank (and comes back blank)."""
+        cells = []
+        for template in repeat.template:
+            key = f"{index}.{template.name}"
+            value = None if row is None else row.get(template.name, _own_value(template))
+            cells.append(
+                self.field(template, f"{repeat.name}.{key}", value,
+                           error=repeat.row_errors.get(key), warning=repeat.row_warnings.get(key))
+            )  # fmt: skip
+        return f'<fieldset class="row"><legend>{escape(repeat.label)} {number}</legend>{"".join(cells)}</fieldset>'
+
+
+def _own_value(item: Any) -> Any:
+    return item.values if isinstance(item, MultiSelect | PersonPicker) else item.value
 
 
 def render_card_html(
@@ -243,5 +375,18 @@ def render_card_html(
     people: Sequence[tuple[str, str]] = (),
     action_url: str = "/sandbox/actions",
     hidden: Mapping[str, str] | None = None,
+    id_prefix: str | None = None,
 ) -> str:
-    return _Renderer(names=names or {}, people=people, action_url=action_url, hidden=hidden or {}).card(card)
+    """The card as an HTML fragment.
+
+    ``names`` maps user ids to display names for mentions; ``people`` is who a
+    person picker offers, as (user id, display name); ``hidden`` are extra fields
+    every form posts (the page's group, the signed link's token …). Element ids
+    start with ``id_prefix`` (a fresh one per call by default) so several cards
+    can share a page.
+    """
+    if hidden and {"action", "payload"} & set(hidden):
+        raise ValueError("hidden fields cannot be named action or payload: the buttons post those")
+    prefix = id_prefix or f"c{next(_ids)}"
+    renderer = _Renderer(names=names or {}, people=people, action_url=action_url, hidden=hidden or {}, id_prefix=prefix)
+    return renderer.card(card)

@@ -1,32 +1,58 @@
 """The neutral card model: what the core says, before any platform renders it.
 
-Cards are frozen pydantic models with a ``kind`` discriminator, so a card round
-trips through JSON exactly (the outbox stores it, the sandbox API returns it).
-Text may carry ``<@USER_ID>`` mention tokens; each renderer writes them its own
-way. ``Markdown`` text uses a small subset every platform can show: ``**bold**``,
-line breaks, ``- `` bullets and ``[text](url)`` links; renderers escape the rest.
+A ``Card`` is a frozen pydantic model whose elements and inputs carry a ``kind``
+discriminator, so a card round trips through JSON exactly (the outbox stores it,
+the sandbox API returns it). In JSON, fields that are ``None`` are left out.
+
+Text conventions every renderer follows:
+
+- Mentions: ``<@USER_ID>`` (see ``mention``/``split_mentions``); each renderer
+  writes them its own way (a real @ on a platform, ``@name`` in HTML and text).
+- ``Markdown`` text uses a subset every platform can show, and nothing else:
+  ``**bold**``, line breaks, lines starting with ``- `` as bullets, and
+  ``[text](https://url)`` links (http and https only). Renderers escape all
+  other characters, so ``<b>``, ``# title`` or tables show as typed.
+
+Forms name their inputs with dotted names: ``topic`` for a plain input,
+``items.1.owner`` for the field ``owner`` in row 1 of the repeating group
+``items``. Submissions (``collect_form_values``), errors and warnings
+(``with_errors``) all use those names.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 from pydantic import Field as PydanticField
 
-MENTION_RE = re.compile(r"<@([A-Za-z0-9_.:\-]{1,128})>")
-MAX_TOKEN_LENGTH = 1024
+MENTION_RE = re.compile(r"<@([A-Za-z0-9_.:@\-]{1,128})>")
+MAX_TOKEN_LENGTH = 1024  # bytes of a payload token; well under every platform's button value limit
+NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*")  # no dots, no "__": dotted names stay unambiguous
+
+# ---------------------------------------------------------------- mentions
 
 
 def mention(user_id: str) -> str:
+    """The neutral mention token for a user id: ``<@ou_123>``."""
     return f"<@{user_id}>"
 
 
-class MentionSpan(BaseModel):
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True, slots=True)
+class MentionSpan:
     user_id: str
 
 
@@ -44,11 +70,29 @@ def split_mentions(text: str) -> list[str | MentionSpan]:
     return parts
 
 
+def render_mentions(text: str, names: Mapping[str, str], *, prefix: str = "@") -> str:
+    """Mentions as ``@name`` (the id when the name is unknown): for plain text."""
+    return MENTION_RE.sub(lambda m: prefix + names.get(m.group(1), m.group(1)), text)
+
+
+# ---------------------------------------------------------------- the model
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    @model_serializer(mode="wrap")
+    def _without_nulls(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
+        """JSON leaves out ``None`` fields (every one defaults to ``None``, so nothing is lost)."""
+        data = handler(self)
+        if info.mode_is_json() and isinstance(data, dict):
+            return {key: value for key, value in data.items() if value is not None}
+        return data
+
 
 class Tone(StrEnum):
+    """The header's colour."""
+
     NEUTRAL = "neutral"
     INFO = "info"
     SUCCESS = "success"
@@ -63,19 +107,36 @@ class ButtonStyle(StrEnum):
 
 
 class CardPayload(_Model):
-    """The small typed payload a card carries and gets back with every action."""
+    """The small typed payload a card carries and gets back with every action.
+
+    Some platforms carry only a string per button, so it also travels as a
+    compact JSON token (``to_token``/``from_token``) of at most ``MAX_TOKEN_LENGTH``
+    bytes; a payload that would not fit is refused when it is built.
+    """
+
+    model_config = ConfigDict(strict=True)
 
     record_id: int | None = None
     version: int | None = None
     item_id: int | None = None
     extra: dict[str, str] = PydanticField(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _fits_in_a_token(self) -> CardPayload:
+        if len(self.to_token().encode()) > MAX_TOKEN_LENGTH:
+            raise ValueError(f"a card payload must fit in {MAX_TOKEN_LENGTH} bytes")
+        return self
+
     def to_token(self) -> str:
+        """``{"record_id":12,"version":3}``: compact JSON, defaults left out, ``{}`` when empty."""
         return self.model_dump_json(exclude_defaults=True)
 
     @classmethod
     def from_token(cls, token: str) -> CardPayload:
-        if len(token) > MAX_TOKEN_LENGTH:
+        """The payload back from a token; ``""`` is the empty payload. Anything else raises ``ValueError``."""
+        if not isinstance(token, str):
+            raise ValueError("a payload token is a string")
+        if len(token.encode()) > MAX_TOKEN_LENGTH:
             raise ValueError("payload token too long")
         if not token:
             return cls()
@@ -92,6 +153,8 @@ class Header(_Model):
 
 
 class Markdown(_Model):
+    """Text in the module's Markdown subset (bold, line breaks, ``- `` bullets, links)."""
+
     kind: Literal["markdown"] = "markdown"
     text: str
 
@@ -102,6 +165,8 @@ class Field(_Model):
 
 
 class Fields(_Model):
+    """Label/value pairs, shown as a compact table (values may hold mentions and the Markdown subset)."""
+
     kind: Literal["fields"] = "fields"
     items: list[Field]
 
@@ -111,11 +176,15 @@ class Divider(_Model):
 
 
 class Note(_Model):
+    """A small grey footnote."""
+
     kind: Literal["note"] = "note"
     text: str
 
 
 class Button(_Model):
+    """``action`` is a short action id (a ``cards.actions.ActionId``); ``confirm`` asks before it is sent."""
+
     label: str
     action: str
     payload: CardPayload = CardPayload()
@@ -128,21 +197,30 @@ class Actions(_Model):
     buttons: list[Button]
 
 
+def _plain_name(name: str) -> str:
+    if not NAME_RE.fullmatch(name):
+        raise ValueError(f"an input name is letters, digits and single underscores: {name!r}")
+    return name
+
+
+InputName = Annotated[str, AfterValidator(_plain_name)]
+
+
 class _Input(_Model):
-    name: str
+    name: InputName
     label: str
     required: bool = False
     placeholder: str | None = None
     hint: str | None = None
-    error: str | None = None
-    warning: str | None = None
+    error: str | None = None  # shown under the input; blocks the submission
+    warning: str | None = None  # shown under the input; does not block
 
 
 class TextInput(_Input):
     kind: Literal["text"] = "text"
     value: str | None = None
     multiline: bool = False
-    max_length: int | None = None
+    max_length: int | None = PydanticField(default=None, gt=0)
 
 
 class NumberInput(_Input):
@@ -170,7 +248,7 @@ class MultiSelect(_Input):
 
 
 class DateInput(_Input):
-    """Free text (明天, 3月15日 18:00, 2026-03-15): the form parses it, not the renderer."""
+    """Free text (明天, 3月15日 18:00, 2026-03-15 or ISO): the form parses it, never the renderer."""
 
     kind: Literal["date"] = "date"
     value: str | None = None
@@ -178,30 +256,49 @@ class DateInput(_Input):
 
 
 class PersonPicker(_Input):
+    """User ids; the renderer is told which people to offer."""
+
     kind: Literal["person"] = "person"
     multi: bool = False
     values: list[str] = []
 
 
-SimpleInput = Annotated[
+FieldInput = Annotated[
     TextInput | NumberInput | Select | MultiSelect | DateInput | PersonPicker, PydanticField(discriminator="kind")
 ]
+RowValue = str | list[str] | None
 
 
 class Repeat(_Model):
-    """A group of inputs repeated per row (action items, participants …); rows hold their values."""
+    """A group of inputs repeated per row: action items, participants, key points.
+
+    ``rows`` hold what each row says, as typed (strings, lists of user ids).
+    A template input's own value is the default for rows that lack it; rows not
+    yet written start blank, so an untouched row comes back blank and is dropped
+    (``collect_form_values``). Errors and warnings for a cell are kept by
+    ``"row.field"`` (``"1.owner"``); ``error``/``warning`` concern the group.
+    """
 
     kind: Literal["repeat"] = "repeat"
-    name: str
+    name: InputName
     label: str
-    template: list[SimpleInput]
-    rows: list[dict[str, Any]] = []
-    min_rows: int = 0
-    max_rows: int = 20
+    template: list[FieldInput]
+    rows: list[dict[str, RowValue]] = []
+    min_rows: int = PydanticField(default=0, ge=0)
+    max_rows: int = PydanticField(default=20, ge=1)
     add_label: str | None = None
-    row_errors: dict[str, str] = {}  # "1.owner" → message
-    row_warnings: dict[str, str] = {}
+    hint: str | None = None
     error: str | None = None
+    warning: str | None = None
+    row_errors: dict[str, str] = {}
+    row_warnings: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Repeat:
+        if self.min_rows > self.max_rows:
+            raise ValueError(f"{self.name}: min_rows is above max_rows")
+        _check_unique(item.name for item in self.template)
+        return self
 
 
 Input = Annotated[
@@ -217,11 +314,18 @@ class Section(_Model):
 
 
 class Form(_Model):
+    """A form; its buttons send the submit button's payload (a form posts one payload)."""
+
     kind: Literal["form"] = "form"
     form_id: str
     sections: list[Section]
     submit: Button
     cancel: Button | None = None
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Form:
+        _check_unique(item.name for item in iter_inputs(self))
+        return self
 
 
 Element = Annotated[Markdown | Fields | Divider | Note | Actions | Form, PydanticField(discriminator="kind")]
@@ -234,27 +338,61 @@ class Card(_Model):
     card_id: str | None = None
 
 
-# ---------------------------------------------------------------- helpers on cards and forms
+def _check_unique(names: Iterable[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"two inputs are named {name!r}")
+        seen.add(name)
 
 
-def iter_inputs(form: Form) -> Iterator[Any]:
-    for section in form.sections:
-        yield from section.inputs
+# ---------------------------------------------------------------- forms: inputs, submissions, errors
 
 
-def _value_of(item: Any, value: Any) -> dict[str, Any]:
-    """The update that puts a submitted ``value`` back into an input."""
-    if isinstance(item, MultiSelect | PersonPicker):
-        values = value if isinstance(value, list) else ([value] if value not in (None, "") else [])
-        return {"values": [str(v) for v in values]}
-    if isinstance(item, NumberInput):
-        try:
-            return {"value": float(value)} if value not in (None, "") else {"value": None}
-        except (TypeError, ValueError):
-            return {"value": None}
-    if isinstance(value, list):
-        value = value[0] if value else None
-    return {"value": None if value in (None, "") else str(value)}
+def iter_inputs(card_or_form: Card | Form) -> Iterator[Input]:
+    """Each top-level input of the form (or of every form in the card), a ``Repeat`` as one input."""
+    forms = (
+        [card_or_form] if isinstance(card_or_form, Form) else [e for e in card_or_form.elements if isinstance(e, Form)]
+    )
+    for form in forms:
+        for section in form.sections:
+            yield from section.inputs
+
+
+def collect_form_values(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """Flat posted keys back into nested values: ``items.2.owner`` → ``{"items": [{"owner": …}]}``.
+
+    Values are strings or lists of strings (a multi-select posts a list); empty
+    strings in a list are dropped (an HTML multi-select posts ``""`` beside its
+    choices so that choosing nothing still sends the key). Rows come back in
+    index order without gaps, and blank rows (every cell empty) are dropped, so
+    row indices in errors refer to the rows that remain. A group whose rows are
+    all blank comes back as ``[]``.
+    """
+    nested: dict[str, Any] = {}
+    rows: dict[str, dict[int, dict[str, Any]]] = {}
+    for key, value in flat.items():
+        if isinstance(value, list):
+            value = [v for v in value if v != ""]
+        parts = key.split(".")
+        if len(parts) == 3 and parts[1].isdigit():
+            rows.setdefault(parts[0], {}).setdefault(int(parts[1]), {})[parts[2]] = value
+        else:
+            nested[key] = value
+    for name, by_index in rows.items():
+        nested[name] = [by_index[i] for i in sorted(by_index) if not is_blank_row(by_index[i])]
+    return nested
+
+
+def is_blank_row(row: Mapping[str, Any]) -> bool:
+    """True when every cell of a row is empty (``None``, whitespace, or a list of those)."""
+
+    def blank(value: Any) -> bool:
+        if isinstance(value, list):
+            return all(blank(v) for v in value)
+        return value is None or not str(value).strip()
+
+    return all(blank(value) for value in row.values())
 
 
 def with_errors(
@@ -263,45 +401,73 @@ def with_errors(
     warnings: Mapping[str, str] | None = None,
     values: Mapping[str, Any] | None = None,
 ) -> Form:
-    """A copy of ``form`` with field errors and warnings (dotted names: ``items.1.owner``) and the values typed."""
+    """A copy of ``form`` to show a rejected submission again.
+
+    ``errors`` and ``warnings`` are keyed by dotted names (``topic``, ``items.1.owner``,
+    or ``items`` for the group itself) and replace the ones the form had; keys
+    that name no input are ignored. ``values`` are what was submitted, nested
+    (``collect_form_values``) or flat: every input named in it shows that value,
+    the others keep theirs; a group named in it gets exactly the submitted rows.
+    """
     warnings = warnings or {}
+    submitted = collect_form_values(values) if values is not None else {}
     sections = []
     for section in form.sections:
         inputs = []
         for item in section.inputs:
+            update: dict[str, Any] = {"error": errors.get(item.name), "warning": warnings.get(item.name)}
             if isinstance(item, Repeat):
                 prefix = f"{item.name}."
-                rows = (values or {}).get(item.name, item.rows) if values is not None else item.rows
-                inputs.append(item.model_copy(update={
-                    "rows": [dict(row) for row in rows if isinstance(row, dict)],
-                    "row_errors": {k[len(prefix):]: v for k, v in errors.items() if k.startswith(prefix)},
-                    "row_warnings": {k[len(prefix):]: v for k, v in warnings.items() if k.startswith(prefix)},
-                }))  # fmt: skip
-                continue
-            update: dict[str, Any] = {"error": errors.get(item.name), "warning": warnings.get(item.name)}
-            if values is not None and item.name in values:
-                update.update(_value_of(item, values[item.name]))
+                update["row_errors"] = {k.removeprefix(prefix): v for k, v in errors.items() if k.startswith(prefix)}
+                update["row_warnings"] = {
+                    k.removeprefix(prefix): v for k, v in warnings.items() if k.startswith(prefix)
+                }
+                if item.name in submitted:
+                    update["rows"] = _rows_of(submitted[item.name])
+            elif item.name in submitted:
+                update.update(_value_update(item, submitted[item.name]))
             inputs.append(item.model_copy(update=update))
         sections.append(section.model_copy(update={"inputs": inputs}))
     return form.model_copy(update={"sections": sections})
 
 
-def collect_form_values(flat: Mapping[str, Any]) -> dict[str, Any]:
-    """Flat posted keys (``items.0.owner``) back into nested values (``{"items": [{"owner": …}]}``).
+def _rows_of(rows: Any) -> list[dict[str, RowValue]]:
+    """Submitted rows as the model keeps them: strings and lists of strings, blank rows dropped."""
 
-    Row indices may have gaps (a removed row); rows come back in index order.
-    """
-    nested: dict[str, Any] = {}
-    rows: dict[str, dict[int, dict[str, Any]]] = {}
-    for key, value in flat.items():
-        parts = key.split(".")
-        if len(parts) == 3 and parts[1].isdigit():
-            rows.setdefault(parts[0], {}).setdefault(int(parts[1]), {})[parts[2]] = value
-        else:
-            nested[key] = value
-    for name, by_index in rows.items():
-        nested[name] = [by_index[i] for i in sorted(by_index)]
-    return nested
+    def cell(value: Any) -> RowValue:
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, list | tuple):
+            return [str(v) for v in value]
+        return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+    if not isinstance(rows, list):
+        return []
+    return [
+        {str(key): cell(value) for key, value in row.items()}
+        for row in rows
+        if isinstance(row, Mapping) and not is_blank_row(row)
+    ]
+
+
+def _value_update(item: Any, value: Any) -> dict[str, Any]:
+    """The update that puts a submitted value back into an input (unreadable numbers become empty)."""
+    if isinstance(item, MultiSelect | PersonPicker):
+        values = value if isinstance(value, list) else [value]
+        return {"values": [str(v) for v in values if v not in (None, "")]}
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return {"value": None}
+    if isinstance(item, NumberInput):
+        try:
+            return {"value": float(value)}
+        except (TypeError, ValueError):
+            return {"value": None}
+    return {"value": str(value)}
+
+
+# ---------------------------------------------------------------- text
 
 
 def _texts(card: Card) -> Iterator[str]:
@@ -323,24 +489,36 @@ def mentions_in_card(card: Card) -> list[str]:
     return list(dict.fromkeys(m.group(1) for text in _texts(card) for m in MENTION_RE.finditer(text)))
 
 
-def render_mentions(text: str, names: Mapping[str, str], *, prefix: str = "@") -> str:
-    return MENTION_RE.sub(lambda m: prefix + names.get(m.group(1), m.group(1)), text)
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
+
+
+def _plain_markdown(text: str) -> str:
+    return _LINK.sub(r"\1 (\2)", _BOLD.sub(r"\1", text))
 
 
 def plain_text(card: Card, names: Mapping[str, str] | None = None) -> str:
-    """A readable plain-text version: notification previews, platforms without cards, tests."""
-    names = names or {}
+    """A readable plain-text version: notification previews, platforms without cards, tests.
+
+    One line per header line, text line, field (``label: value``) and row of
+    buttons (``[label]``); a form shows its section titles and its buttons.
+    """
     lines: list[str] = []
     if card.header:
         lines.append(card.header.title)
+        if card.header.subtitle:
+            lines.append(card.header.subtitle)
     for element in card.elements:
         if isinstance(element, Markdown | Note):
-            lines.append(element.text.replace("**", ""))
+            lines.append(_plain_markdown(element.text))
         elif isinstance(element, Fields):
-            lines.extend(f"{item.label}: {item.value}" for item in element.items)
+            lines.extend(f"{item.label}: {_plain_markdown(item.value)}" for item in element.items)
+        elif isinstance(element, Divider):
+            lines.append("----")
         elif isinstance(element, Actions):
-            lines.append(" ".join(f"[{b.label}]" for b in element.buttons))
+            lines.append(" ".join(f"[{button.label}]" for button in element.buttons))
         elif isinstance(element, Form):
             lines.extend(section.title for section in element.sections if section.title)
-            lines.append(f"[{element.submit.label}]")
-    return render_mentions("\n".join(lines), names)
+            buttons = [element.submit] + ([element.cancel] if element.cancel else [])
+            lines.append(" ".join(f"[{button.label}]" for button in buttons))
+    return render_mentions("\n".join(lines), names or {})

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,9 +73,13 @@ class Dispatcher:
         self.router = router
         self.defaults = defaults or GroupDefaults()
         self.on_enqueued = on_enqueued
+        # SQLite has one writer: one worker thread avoids lock waits (and their tail latency);
+        # PostgreSQL takes several at once.
+        workers = 1 if engine.dialect.name == "sqlite" else 8
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dispatch")
 
     async def feed(self, event: Event) -> DispatchResult:
-        result = await asyncio.to_thread(self.handle, event)
+        result = await asyncio.get_running_loop().run_in_executor(self._executor, self.handle, event)
         if result.enqueued and self.on_enqueued is not None:
             self.on_enqueued()
         return result

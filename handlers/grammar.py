@@ -4,15 +4,20 @@ Input is neutral text: people's @-mentions are ``<@USER_ID>`` tokens and the
 bot's own mention is gone. ``parse_command`` returns one typed dataclass per
 command or raises ``UsageError`` (with the usage line and, for a misspelt
 command, the nearest one) — never anything else, whatever the input.
+
+Words are matched on a *folded* copy of the text (full-width ASCII such as
+``／ｒｅｃｏｒｄ　Ｒ１２`` made plain, one character for one), so free text — a
+topic, a verification result, a reason — is cut from the user's original at
+the same offsets and keeps its spacing, punctuation and mentions as typed.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import ClassVar
+from typing import ClassVar, cast
 
 
 class CommandName(StrEnum):
@@ -62,12 +67,15 @@ class ListFilter(StrEnum):
     MINE = "mine"
 
 
+# ---------------------------------------------------------------- the command table
+
+
 @dataclass(frozen=True)
 class CommandSpec:
-    """One row of the command table: words, usage and description in both languages."""
+    """One row of the command table; the first English and Chinese words are the ones we suggest."""
 
     name: CommandName
-    english: tuple[str, ...]  # "record new": the group word and the sub-word
+    english: tuple[str, ...]
     chinese: tuple[str, ...]
     usage_zh: str
     usage_en: str
@@ -75,51 +83,89 @@ class CommandSpec:
     about_en: str
 
     def usage(self, lang: str = "zh-CN") -> str:
-        return self.usage_en if lang == "en" else self.usage_zh
+        return self.usage_en if _english(lang) else self.usage_zh
 
     def description(self, lang: str = "zh-CN") -> str:
-        return self.about_en if lang == "en" else self.about_zh
+        return self.about_en if _english(lang) else self.about_zh
 
 
 COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(CommandName.RECORD_NEW, ("record new",), ("新建记录", "记录 新建"),
-                "/record new [主题]（新建记录 [主题]）", "/record new [topic]", "新建一条跨部门沟通记录", "open a new record"),
+                "/record new [主题]（中文：新建记录 [主题]）", "/record new [topic]",
+                "新建一条跨部门沟通记录", "open a new record"),
     CommandSpec(CommandName.RECORD_LIST, ("record list",), ("记录列表", "记录 列表"),
-                "/record list [open|delayed|closed|mine]（记录列表 [进行中|已延期|已闭环|我的]）",
-                "/record list [open|delayed|closed|mine]", "列出本群的记录", "list this group's records"),
+                "/record list [open|delayed|closed|mine]（中文：记录列表 [进行中|已延期|已闭环|我的]）",
+                "/record list [open|delayed|closed|mine]",
+                "列出本群的记录", "list this group's records"),
     CommandSpec(CommandName.RECORD_SHOW, ("record show",), ("查看", "记录 查看"),
-                "/record show R12（查看 R12）", "/record show R12", "查看一条记录", "show a record"),
+                "/record show R12（中文：查看 R12）", "/record show R12",
+                "查看一条记录", "show a record"),
     CommandSpec(CommandName.RECORD_EDIT, ("record edit",), ("编辑", "记录 编辑"),
-                "/record edit R12（编辑 R12）", "/record edit R12", "编辑一条记录", "edit a record"),
+                "/record edit R12（中文：编辑 R12）", "/record edit R12",
+                "编辑一条记录", "edit a record"),
     CommandSpec(CommandName.RECORD_CLOSE, ("record close",), ("闭环", "记录 闭环"),
-                "/record close R12 <验证结果>（闭环 R12 <验证结果>）", "/record close R12 <verification result>",
+                "/record close R12 <验证结果>（中文：闭环 R12 <验证结果>）", "/record close R12 <verification result>",
                 "写明验证结果后闭环", "close a record with its verified result"),
     CommandSpec(CommandName.RECORD_EXPORT, ("record export",), ("导出", "记录 导出"),
-                "/record export R12（导出 R12）", "/record export R12", "按模板导出记录", "export a record as a table"),
+                "/record export R12（中文：导出 R12）", "/record export R12",
+                "按模板导出记录", "export a record as the template's table"),
     CommandSpec(CommandName.ACTION_ADD, ("action add",), ("新增任务", "任务 新增"),
-                "/action add R12（新增任务 R12）", "/action add R12", "为记录新增一项任务", "add an action item"),
+                "/action add R12（中文：新增任务 R12）", "/action add R12",
+                "为记录新增一项任务", "add an action item to a record"),
     CommandSpec(CommandName.ACTION_DONE, ("action done",), ("完成", "任务 完成"),
-                "/action done R12-2 [结果]（完成 R12-2 [结果]）", "/action done R12-2 [result]",
+                "/action done R12-2 [结果]（中文：完成 R12-2 [结果]）", "/action done R12-2 [result]",
                 "标记任务完成", "mark an action item done"),
-    CommandSpec(CommandName.PROGRESS, ("progress",), ("进度",),
-                "/progress R12-2 <进展> [60%]（进度 R12-2 <进展> [60%]）", "/progress R12-2 <text> [60%]",
-                "汇报任务进度", "report progress on an item"),
+    CommandSpec(CommandName.PROGRESS, ("progress",), ("进度", "进展"),
+                "/progress R12-2 <内容> [60%]（中文：进度 R12-2 <内容> [60%]）", "/progress R12-2 <text> [60%]",
+                "汇报任务进度", "report progress on an action item"),
     CommandSpec(CommandName.ESCALATE, ("escalate",), ("升级",),
-                "/escalate R12|R12-2 [原因]（升级 R12 [原因]）", "/escalate R12|R12-2 [reason]",
+                "/escalate R12|R12-2 [原因]（中文：升级 R12|R12-2 [原因]）", "/escalate R12|R12-2 [reason]",
                 "升级给部门负责人", "escalate to the department leads"),
     CommandSpec(CommandName.REPORT, ("report",), ("复盘",),
-                "/report [YYYY-MM]（复盘 [2026-03]）", "/report [YYYY-MM]", "月度复盘", "the monthly review"),
-    CommandSpec(CommandName.DEPT_SET, ("dept set",), ("部门 设置",),
-                "/dept set <部门> lead @负责人 [director @分管领导]（部门 设置 <部门> 负责人 @x [总监 @y]）",
-                "/dept set <name> lead @x [director @y]", "设置部门负责人", "set a department's lead"),
-    CommandSpec(CommandName.DEPT_LIST, ("dept list", "dept"), ("部门 列表", "部门"),
-                "/dept list（部门 列表）", "/dept list", "列出部门", "list departments"),
+                "/report [YYYY-MM]（中文：复盘 [2026年3月]）", "/report [YYYY-MM]",
+                "月度复盘", "the monthly review"),
+    CommandSpec(CommandName.DEPT_SET, ("dept set",), ("部门设置", "部门 设置"),
+                "/dept set <部门> lead @负责人 [director @总监]（中文：部门 设置 <部门> 负责人 @x [总监 @y]）",
+                "/dept set <name> lead @x [director @y]",
+                "设置部门负责人和总监", "set a department's lead and director"),
+    CommandSpec(CommandName.DEPT_LIST, ("dept list", "dept"), ("部门列表", "部门 列表", "部门"),
+                "/dept list（中文：部门 列表）", "/dept list",
+                "列出部门", "list the departments"),
     CommandSpec(CommandName.SETTINGS, ("settings",), ("设置",),
-                "/settings [项 值]（设置 提醒时间 17:30）", "/settings [key value]", "查看或修改本群设置",
-                "show or change this group's settings"),
-    CommandSpec(CommandName.HELP, ("help",), ("帮助",), "/help [命令]（帮助）", "/help [command]", "帮助", "help"),
+                "/settings [项 值]（中文：设置 提醒时间 17:30）", "/settings [key value]",
+                "查看或修改本群设置", "show or change this group's settings"),
+    CommandSpec(CommandName.HELP, ("help",), ("帮助",),
+                "/help [命令]（中文：帮助 [命令]）", "/help [command]",
+                "查看命令说明", "explain the commands"),
 )  # fmt: skip
 SPECS = {spec.name: spec for spec in COMMANDS}
+
+# A group word takes a sub-word in either language: /record 新建, /记录 new, 记录 新建.
+GROUPS = {"record": "record", "记录": "record", "action": "action", "任务": "action", "dept": "dept",
+          "department": "dept", "部门": "dept"}  # fmt: skip
+SUB_WORDS = {"新建": "new", "列表": "list", "查看": "show", "编辑": "edit", "闭环": "close", "导出": "export",
+             "新增": "add", "添加": "add", "完成": "done", "设置": "set"}  # fmt: skip
+FILTERS = {
+    "open": ListFilter.OPEN, "进行中": ListFilter.OPEN, "未闭环": ListFilter.OPEN,
+    "delayed": ListFilter.DELAYED, "已延期": ListFilter.DELAYED, "延期": ListFilter.DELAYED,
+    "closed": ListFilter.CLOSED, "已闭环": ListFilter.CLOSED, "闭环": ListFilter.CLOSED,
+    "mine": ListFilter.MINE, "my": ListFilter.MINE, "我的": ListFilter.MINE,
+}  # fmt: skip
+ROLES = {"lead": "lead", "负责人": "lead", "主管": "lead", "director": "director", "总监": "director",
+         "分管领导": "director"}  # fmt: skip
+
+
+def _phrase_key(words: list[str]) -> str:
+    group = GROUPS.get(words[0].lower())
+    if group and len(words) == 2:
+        return f"{group} {SUB_WORDS.get(words[1].lower(), words[1].lower())}"
+    return group or words[0].lower()
+
+
+PHRASES = {_phrase_key(p.split()): spec.name for spec in COMMANDS for p in (*spec.english, *spec.chinese)}
+# Chinese words people type without a space before the argument: 查看R12, 进度R12-2 …, 记录新建 主题.
+GLUED = sorted({p for spec in COMMANDS for p in spec.chinese if " " not in p} | {g for g in GROUPS if not g.isascii()},
+               key=len, reverse=True)  # fmt: skip
 
 
 # ---------------------------------------------------------------- commands
@@ -199,6 +245,8 @@ class Report:
 
 @dataclass(frozen=True)
 class DeptSet:
+    """``department`` rather than ``name``: every command's ``name`` is its ``CommandName``."""
+
     name: ClassVar[CommandName] = CommandName.DEPT_SET
     department: str
     lead: Mention
@@ -234,6 +282,7 @@ Command = (
 class Problem(StrEnum):
     EMPTY = "empty"
     UNKNOWN_COMMAND = "unknown_command"
+    MISSING_SUBCOMMAND = "missing_subcommand"
     MISSING_ARGUMENT = "missing_argument"
     BAD_REFERENCE = "bad_reference"
     BAD_PERCENT = "bad_percent"
@@ -243,317 +292,303 @@ class Problem(StrEnum):
 
 
 PROBLEM_TEXT = {
-    Problem.EMPTY: ("请输入命令，例如 /record new 订单系统数据延迟；发送 /help 查看全部命令。",
-                    "Type a command, e.g. /record new Order sync delay; send /help for all commands."),
-    Problem.UNKNOWN_COMMAND: ("不认识的命令“{token}”。", "Unknown command \"{token}\"."),
-    Problem.MISSING_ARGUMENT: ("缺少{token}。", "Missing {token}."),
-    Problem.BAD_REFERENCE: ("“{token}”不是有效的编号（记录如 R12，任务如 R12-2）。",
-                            "\"{token}\" is not a valid reference (a record is R12, an item R12-2)."),
-    Problem.BAD_PERCENT: ("进度百分比应在 0 到 100 之间（收到 {token}）。", "Progress must be 0–100% (got {token})."),
-    Problem.BAD_MONTH: ("“{token}”不是有效的月份，请写成 2026-03。", "\"{token}\" is not a month; write 2026-03."),
-    Problem.BAD_MENTION: ("“{token}”需要 @ 一个人。", "\"{token}\" must @-mention a person."),
-    Problem.BAD_FILTER: ("不认识的筛选“{token}”，可用 open/delayed/closed/mine（进行中/已延期/已闭环/我的）。",
-                         "Unknown filter \"{token}\"; use open, delayed, closed or mine."),
+    Problem.EMPTY: ("请输入命令，例如 /record new 订单系统数据延迟。", "Type a command, e.g. /record new Order sync delay."),
+    Problem.UNKNOWN_COMMAND: ("不认识的命令“{token}”。", 'Unknown command "{token}".'),
+    Problem.MISSING_SUBCOMMAND: ("“{token}”后面还需要子命令：{choices}。", '"{token}" needs a sub-command: {choices}.'),
+    Problem.MISSING_ARGUMENT: ("缺少{what}。", "Missing {what}."),
+    Problem.BAD_REFERENCE: ("“{token}”不是有效的编号，这里需要{what}。", '"{token}" is not a valid reference; expected {what}.'),
+    Problem.BAD_PERCENT: ("进度百分比应在 0 到 100 之间且为整数，收到“{token}”。",
+                          'Progress must be a whole percent from 0 to 100, got "{token}".'),
+    Problem.BAD_MONTH: ("“{token}”不是有效的月份，请写成 2026-03 或 2026年3月。",
+                        '"{token}" is not a month; write 2026-03.'),
+    Problem.BAD_MENTION: ("“{token}”需要 @ 一个人。", '"{token}" must @-mention a person.'),
+    Problem.BAD_FILTER: ("不认识的筛选“{token}”，可用：进行中、已延期、已闭环、我的。",
+                         'Unknown filter "{token}"; use open, delayed, closed or mine.'),
 }  # fmt: skip
-ARGUMENT_NAMES = {
+EXPECTED = {
     "record": ("记录编号（如 R12）", "a record reference (e.g. R12)"),
     "item": ("任务编号（如 R12-2）", "an item reference (e.g. R12-2)"),
+    "target": ("记录或任务编号（如 R12 或 R12-2）", "a record or item reference (e.g. R12 or R12-2)"),
     "verification": ("验证结果", "the verification result"),
     "text": ("进度内容", "the progress text"),
     "department": ("部门名称", "the department name"),
     "lead": ("负责人（lead @某人）", "the lead (lead @someone)"),
+    "director": ("总监（director @某人）", "the director (director @someone)"),
+    "value": ("“{token}”的值", 'a value for "{token}"'),
 }  # fmt: skip
 
 
 class UsageError(ValueError):
-    def __init__(self, problem: Problem, *, command: CommandName | None = None, token: str = "",
-                 nearest: str | None = None, argument: str | None = None) -> None:  # fmt: skip
-        self.problem = problem
+    """A command the grammar cannot take; ``message(lang)`` says why and how to write it."""
+
+    def __init__(self, key: Problem, *, command: CommandName | None = None, token: str = "",
+                 nearest: str | None = None, expected: str | None = None) -> None:  # fmt: skip
+        self.key = key
         self.command = command
         self.token = token
         self.nearest = nearest
-        self.argument = argument
+        self.expected = expected
         super().__init__(self.message("en"))
 
     def message(self, lang: str = "zh-CN") -> str:
-        en = lang == "en"
-        token = self.token
-        if self.problem is Problem.MISSING_ARGUMENT and self.argument:
-            token = ARGUMENT_NAMES[self.argument][1 if en else 0]
-        text = PROBLEM_TEXT[self.problem][1 if en else 0].format(token=token)
+        en = _english(lang)
+        token = self.token if len(self.token) <= 40 else self.token[:40] + "…"
+        what = EXPECTED[self.expected][en].format(token=token) if self.expected else ""
+        text = PROBLEM_TEXT[self.key][en].format(token=token, what=what, choices=_sub_words(token, en))
         if self.nearest:
             text += f" Did you mean {self.nearest}?" if en else f"您是不是想输入 {self.nearest}？"
         if self.command is not None:
-            text += (" Usage: " if en else "用法：") + usage(self.command, lang)
-        elif self.problem is not Problem.EMPTY:
-            text += " Send /help for all commands." if en else "发送 /help 查看全部命令。"
-        return text
+            return text + (" Usage: " if en else "用法：") + usage(self.command, lang)
+        return text + (" Send /help to see all commands." if en else "发送 /help 查看全部命令。")
 
 
 def usage(name: CommandName, lang: str = "zh-CN") -> str:
     return SPECS[name].usage(lang)
 
 
+def _english(lang: str) -> bool:
+    return str(lang).lower().startswith("en")
+
+
+def _sub_words(group_word: str, en: bool) -> str:
+    group = GROUPS.get(group_word.lower())
+    subs = [p.split()[1] for spec in COMMANDS for p in spec.english if p.startswith(f"{group} ")]
+    chinese = {english: word for word, english in reversed(SUB_WORDS.items())}
+    return ", ".join(subs) if en else "、".join(chinese.get(s, s) for s in subs)
+
+
 # ---------------------------------------------------------------- parsing
 
-MENTION_TOKEN = re.compile(r"<@([^<>\s]+)>")
-RECORD_RE = re.compile(r"#?[Rr](\d{1,9})")
-ITEM_RE = re.compile(r"#?[Rr](\d{1,9})-(\d{1,4})")
-PERCENT_RE = re.compile(r"(-?\d{1,4})\s*%")
-FILTERS = {
-    "open": ListFilter.OPEN, "进行中": ListFilter.OPEN, "未闭环": ListFilter.OPEN,
-    "delayed": ListFilter.DELAYED, "已延期": ListFilter.DELAYED, "延期": ListFilter.DELAYED,
-    "closed": ListFilter.CLOSED, "已闭环": ListFilter.CLOSED, "闭环": ListFilter.CLOSED,
-    "mine": ListFilter.MINE, "我的": ListFilter.MINE,
-}  # fmt: skip
-# Group words accepted before a sub-word, in either language.
-GROUPS = {"record": "record", "记录": "record", "action": "action", "任务": "action", "dept": "dept", "部门": "dept"}
-SUBWORDS = {
-    "new": "new", "新建": "new", "list": "list", "列表": "list", "show": "show", "查看": "show", "edit": "edit",
-    "编辑": "edit", "close": "close", "闭环": "close", "export": "export", "导出": "export", "add": "add",
-    "新增": "add", "done": "done", "完成": "done", "set": "set", "设置": "set",
-}  # fmt: skip
-
-
-def _words() -> dict[str, CommandName]:
-    table: dict[str, CommandName] = {}
-    for spec in COMMANDS:
-        for phrase in (*spec.english, *spec.chinese):
-            table[phrase] = spec.name
-    return table
-
-
-WORDS = _words()
-
-
-FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+MENTION = re.compile(r"<@([^<>\s]+)>")
+TOKEN = re.compile(r"<@[^<>\s]+>|(?:(?!<@[^<>\s]+>)\S)+")  # a mention is a word of its own, even glued on
+RECORD_REF = re.compile(r"#?R([0-9]{1,9})", re.IGNORECASE)
+ITEM_REF = re.compile(r"#?R([0-9]{1,9})[-–—]([0-9]{1,4})", re.IGNORECASE)
+PERCENT = re.compile(r"([+-]?[0-9]+(?:\.[0-9]*)?)%|百分之(.+)")
+MONTH = re.compile(r"(?P<year>[0-9]{4})(?:[-/.]|年)(?P<month>[0-9]{1,2})月?|(?P<alone>[0-9]{1,2})月")
+CHINESE_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"两": 2}
+FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20, 0x200B: 0x20, 0xFEFF: 0x20}
 
 
 def fold(text: str) -> str:
-    """Full-width ASCII (／ｒｅｃｏｒｄ, Ｒ１２, ％) and the ideographic space to plain ASCII.
-
-    It keeps every character in its place, so free text (a topic, a result) can be
-    cut from the user's original wording at the same offsets.
-    """
+    """Full-width ASCII and the ideographic space to plain ASCII, one character for one."""
     return text.translate(FULL_WIDTH)
 
 
-def _split_head(text: str) -> tuple[str, str, str]:
-    """(first word, second word, rest from after the first word) with the original spacing kept in rest."""
-    match = re.match(r"(\S+)\s*(.*)", text, re.S)
-    if not match:
-        return "", "", ""
-    first, rest = match.group(1), match.group(2)
-    second = rest.split(maxsplit=1)[0] if rest else ""
-    return first, second, rest
-
-
-def _resolve(text: str) -> tuple[CommandName, str, bool]:
-    """Which command, the argument text, and whether the user wrote Chinese words."""
-    first, second, rest = _split_head(text)
-    first_l = first.lower()
-    group = GROUPS.get(first_l)
-    if group is not None and second:
-        sub = SUBWORDS.get(second.lower())
-        if sub is not None:
-            phrase = f"{group} {sub}"
-            if phrase in WORDS:
-                return WORDS[phrase], rest[len(second) :].strip(), not first.isascii() or not second.isascii()
-    if group == "dept":
-        return CommandName.DEPT_LIST, rest.strip(), not first.isascii()
-    if first_l in WORDS and " " not in first_l:
-        return WORDS[first_l], rest.strip(), not first.isascii()
-    candidates = [w for w in WORDS if " " not in w] + [w for w in WORDS if " " in w]
-    typed = f"{first_l} {second.lower()}".strip() if group is None and second and first.isascii() else first_l
-    close = difflib.get_close_matches(typed, candidates, n=1, cutoff=0.6) or difflib.get_close_matches(
-        first_l, candidates, n=1, cutoff=0.6
-    )
-    nearest = None
-    if close:
-        spec = SPECS[WORDS[close[0]]]
-        nearest = spec.chinese[0] if not first.isascii() else "/" + spec.english[0]
-    raise UsageError(Problem.UNKNOWN_COMMAND, token=first, nearest=nearest)
-
-
-def _record(token: str, command: CommandName) -> RecordRef:
-    match = RECORD_RE.fullmatch(token)
-    if not match:
-        raise UsageError(Problem.BAD_REFERENCE, command=command, token=token)
-    return RecordRef(int(match.group(1)))
-
-
-def _item(token: str, command: CommandName) -> ItemRef:
-    match = ITEM_RE.fullmatch(token)
-    if not match or int(match.group(2)) == 0:
-        raise UsageError(Problem.BAD_REFERENCE, command=command, token=token)
-    return ItemRef(int(match.group(1)), int(match.group(2)))
-
-
-def _take(args: str, command: CommandName, argument: str) -> tuple[str, str]:
-    parts = args.split(maxsplit=1)
-    if not parts:
-        raise UsageError(Problem.MISSING_ARGUMENT, command=command, argument=argument)
-    return parts[0], (parts[1] if len(parts) > 1 else "")
-
-
-def _mention(token: str, command: CommandName) -> Mention:
-    match = MENTION_TOKEN.fullmatch(token)
-    if not match:
-        raise UsageError(Problem.BAD_MENTION, command=command, token=token)
-    return Mention(match.group(1))
-
-
-FREE_TEXT = ("topic", "verification", "result", "text", "reason")
+def mentions_in(text: str) -> list[Mention]:
+    return [Mention(m.group(1)) for m in MENTION.finditer(text if isinstance(text, str) else "")]
 
 
 def parse_command(text: str) -> Command:
-    original = (text or "").strip()
+    original = text if isinstance(text, str) else ""
     folded = fold(original)
-    start = 1 if folded.startswith("/") else 0
-    body = folded[start:].lstrip()
-    if not body:
+    start = re.match(r"[\s,:;、]*/?", folded).end()  # type: ignore[union-attr]  # matches even "": a lead-in and one slash
+    spans = _unglue(folded, [m.span() for m in TOKEN.finditer(folded, start)])
+    if not spans:
         raise UsageError(Problem.EMPTY)
-    name, args, _ = _resolve(body)
-    command = PARSERS[name](args, name)
-    return _with_original_text(command, folded, original)
+    words = [folded[a:b] for a, b in spans]
+    name, used = _resolve(words)
+    return PARSERS[name](_Args(name, original, folded, spans[used:]))
 
 
-def _with_original_text(command: Command, folded: str, original: str) -> Command:
-    """Free-text arguments as the user wrote them (full-width punctuation kept)."""
-    changes = {}
-    for field in FREE_TEXT:
-        value = getattr(command, field, None)
-        if isinstance(value, str) and value:
-            at = folded.rfind(value)
-            changes[field] = original[at : at + len(value)] if at >= 0 else value
-    return replace(command, **changes) if changes else command
+def _unglue(folded: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Split a Chinese command word from an argument typed right after it (查看R12)."""
+    if not spans:
+        return spans
+    a, b = spans[0]
+    word = folded[a:b]
+    if word.isascii() or word in PHRASES or word in GROUPS:
+        return spans
+    prefix = next((p for p in GLUED if word.startswith(p) and len(word) > len(p)), None)
+    return [(a, a + len(prefix)), (a + len(prefix), b), *spans[1:]] if prefix else spans
 
 
-def _record_new(args: str, name: CommandName) -> Command:
-    return RecordNew(args or None)
+def _resolve(words: list[str]) -> tuple[CommandName, int]:
+    """The command the first words name, and how many words that took."""
+    group = GROUPS.get(words[0].lower())
+    if group and len(words) > 1 and (name := PHRASES.get(_phrase_key(words[:2]))):
+        return name, 2
+    if name := PHRASES.get(_phrase_key(words[:1])):
+        return name, 1
+    if group and len(words) == 1:
+        raise UsageError(Problem.MISSING_SUBCOMMAND, token=words[0])
+    typed = " ".join(words[:2] if group else words[:1])
+    raise UsageError(Problem.UNKNOWN_COMMAND, token=typed, nearest=_nearest(words))
 
 
-def _record_list(args: str, name: CommandName) -> Command:
-    if not args:
-        return RecordList(ListFilter.OPEN)
-    word = args.split()[0].lower()
+def _nearest(words: list[str]) -> str | None:
+    """The closest command word, offered in the language the user typed."""
+    chinese = not words[0].isascii()
+    candidates = {p: spec for spec in COMMANDS for p in (spec.chinese if chinese else spec.english)}
+    typed = {" ".join(words[:2]).lower()[:40], words[0].lower()[:40]}
+    score, phrase = max((difflib.SequenceMatcher(None, t, c).ratio(), c) for t in typed for c in candidates)
+    if score < (0.5 if chinese else 0.6):
+        return None
+    spec = candidates[phrase]
+    return spec.chinese[0] if chinese else "/" + spec.english[0]
+
+
+class _Args:
+    """The words after the command; free text is cut from the original at the folded words' offsets."""
+
+    def __init__(self, name: CommandName, original: str, folded: str, spans: list[tuple[int, int]]) -> None:
+        self.name, self.original, self.spans = name, original, spans
+        self.words = [folded[a:b] for a, b in spans]
+
+    def text(self, first: int, stop: int | None = None) -> str:
+        spans = self.spans[first:stop]
+        return self.original[spans[0][0] : spans[-1][1]] if spans else ""
+
+    def fail(self, key: Problem, **details: str) -> UsageError:
+        return UsageError(key, command=self.name, **details)
+
+    def ref(self, index: int, expected: str) -> RecordRef | ItemRef:
+        if index >= len(self.words):
+            raise self.fail(Problem.MISSING_ARGUMENT, expected=expected)
+        found = _reference(self.words[index])
+        kinds = {"record": (RecordRef,), "item": (ItemRef,)}.get(expected, (RecordRef, ItemRef))
+        if not isinstance(found, kinds):
+            raise self.fail(Problem.BAD_REFERENCE, token=self.words[index], expected=expected)
+        return found
+
+    def record(self, index: int) -> RecordRef:
+        return cast(RecordRef, self.ref(index, "record"))
+
+    def item(self, index: int) -> ItemRef:
+        return cast(ItemRef, self.ref(index, "item"))
+
+
+def _reference(token: str) -> RecordRef | ItemRef | None:
+    if match := ITEM_REF.fullmatch(token):
+        record_id, seq = int(match.group(1)), int(match.group(2))
+        return ItemRef(record_id, seq) if record_id > 0 and seq > 0 else None
+    if match := RECORD_REF.fullmatch(token):
+        return RecordRef(int(match.group(1))) if int(match.group(1)) > 0 else None
+    return None
+
+
+def _percent(token: str) -> int | None:
+    """60% → 60, 百分之六十 → 60; None when the token is no percent; UsageError when out of 0..100."""
+    match = PERCENT.fullmatch(token)
+    if not match:
+        return None
+    number = match.group(1) or match.group(2)
+    value = int(number) if re.fullmatch(r"[0-9]{1,4}", number) else _chinese_number(number)
+    if value is None or not 0 <= value <= 100:
+        raise UsageError(Problem.BAD_PERCENT, command=CommandName.PROGRESS, token=token)
+    return value
+
+
+def _chinese_number(text: str) -> int | None:
+    if text in ("百", "一百"):
+        return 100
+    tens, ten, ones = text.partition("十")
+    if not ten:
+        return CHINESE_DIGITS.get(text)
+    high = CHINESE_DIGITS.get(tens) if tens else 1
+    low = CHINESE_DIGITS.get(ones) if ones else 0
+    return None if high is None or low is None else high * 10 + low
+
+
+def _record_new(args: _Args) -> Command:
+    return RecordNew(args.text(0) or None)
+
+
+def _record_list(args: _Args) -> Command:
+    word = args.words[0].lower() if args.words else "open"
     if word not in FILTERS:
-        raise UsageError(Problem.BAD_FILTER, command=name, token=word)
+        raise args.fail(Problem.BAD_FILTER, token=args.words[0])
     return RecordList(FILTERS[word])
 
 
-def _one_record(cls: type) -> object:
-    def parse(args: str, name: CommandName) -> Command:
-        token, _ = _take(args, name, "record")
-        return cls(_record(token, name))
-
-    return parse
-
-
-def _record_close(args: str, name: CommandName) -> Command:
-    token, rest = _take(args, name, "record")
-    record = _record(token, name)
-    if not rest.strip():
-        raise UsageError(Problem.MISSING_ARGUMENT, command=name, argument="verification")
-    return RecordClose(record, rest.strip())
+def _record_close(args: _Args) -> Command:
+    record, verification = args.record(0), args.text(1)
+    if not verification:
+        raise args.fail(Problem.MISSING_ARGUMENT, expected="verification")
+    return RecordClose(record, verification)
 
 
-def _action_done(args: str, name: CommandName) -> Command:
-    token, rest = _take(args, name, "item")
-    return ActionDone(_item(token, name), rest.strip() or None)
+def _progress(args: _Args) -> Command:
+    item, stop, percent = args.item(0), len(args.words), None
+    if stop > 1:
+        glued_sign = stop > 2 and args.words[-1] == "%"  # "60 %"
+        tail = args.words[-2] + "%" if glued_sign else args.words[-1]
+        percent = _percent(tail)
+        stop -= (2 if glued_sign else 1) if percent is not None else 0
+    text = args.text(1, stop)
+    if not text:
+        raise args.fail(Problem.MISSING_ARGUMENT, expected="text")
+    return Progress(item, text, percent)
 
 
-def _progress(args: str, name: CommandName) -> Command:
-    token, rest = _take(args, name, "item")
-    item = _item(token, name)
-    rest = rest.strip()
-    percent = None
-    match = re.search(r"(?:^|\s)(?:百分之)?(-?\d{1,4})\s*%?$", rest) if rest.endswith("%") or "百分之" in rest else None
-    if match:
-        percent = int(match.group(1))
-        if not 0 <= percent <= 100:
-            raise UsageError(Problem.BAD_PERCENT, command=name, token=f"{percent}%")
-        rest = rest[: match.start()].strip()
-    if not rest:
-        raise UsageError(Problem.MISSING_ARGUMENT, command=name, argument="text")
-    return Progress(item, rest, percent)
-
-
-def _escalate(args: str, name: CommandName) -> Command:
-    token, rest = _take(args, name, "record")
-    target: RecordRef | ItemRef = _item(token, name) if "-" in token else _record(token, name)
-    return Escalate(target, rest.strip() or None)
-
-
-def _report(args: str, name: CommandName) -> Command:
-    if not args:
+def _report(args: _Args) -> Command:
+    if not args.words:
         return Report(None, None)
-    token = args.split()[0]
-    match = re.fullmatch(r"(\d{4})(?:[-/.]|年)(\d{1,2})月?", token)
-    if not match or not 1 <= int(match.group(2)) <= 12:
-        raise UsageError(Problem.BAD_MONTH, command=name, token=token)
-    return Report(int(match.group(1)), int(match.group(2)))
+    match = MONTH.fullmatch(args.words[0]) or MONTH.fullmatch("".join(args.words))  # "2026 年 3 月"
+    year = int(match.group("year")) if match and match.group("year") else None
+    month = int(match.group("month") or match.group("alone")) if match else 0
+    if not 1 <= month <= 12 or (year is not None and not 2000 <= year <= 2099):
+        raise args.fail(Problem.BAD_MONTH, token=" ".join(args.words))
+    return Report(year, month)
 
 
-LEAD_WORDS = {"lead", "负责人", "主管"}
-DIRECTOR_WORDS = {"director", "总监", "分管领导"}
+def _dept_set(args: _Args) -> Command:
+    words = args.words
+    cut = next((i for i, w in enumerate(words) if w.lower() in ROLES or MENTION.fullmatch(w)), len(words))
+    if cut == 0:
+        raise args.fail(Problem.MISSING_ARGUMENT, expected="department")
+    people: dict[str, Mention] = {}
+    rest = words[cut:]
+    if rest and MENTION.fullmatch(rest[0]):
+        rest = ["lead", *rest]  # 部门 设置 技术部 @x: the lead
+    while rest:
+        role = ROLES.get(rest[0].lower())
+        if role is None:
+            raise args.fail(Problem.BAD_MENTION, token=rest[0])
+        if len(rest) < 2:
+            raise args.fail(Problem.MISSING_ARGUMENT, expected=role)
+        if not (person := MENTION.fullmatch(rest[1])):
+            raise args.fail(Problem.BAD_MENTION, token=rest[1], expected=role)
+        people[role], rest = Mention(person.group(1)), rest[2:]
+    if "lead" not in people:
+        raise args.fail(Problem.MISSING_ARGUMENT, expected="lead")
+    return DeptSet(args.text(0, cut), people["lead"], people.get("director"))
 
 
-def _dept_set(args: str, name: CommandName) -> Command:
-    words = args.split()
-    if not words:
-        raise UsageError(Problem.MISSING_ARGUMENT, command=name, argument="department")
-    department, rest = words[0], words[1:]
-    lead = director = None
-    index = 0
-    while index < len(rest):
-        word = rest[index].lower()
-        if word in LEAD_WORDS | DIRECTOR_WORDS:
-            if index + 1 >= len(rest):
-                raise UsageError(Problem.BAD_MENTION, command=name, token=rest[index])
-            person = _mention(rest[index + 1], name)
-            lead, director = (person, director) if word in LEAD_WORDS else (lead, person)
-            index += 2
-        else:
-            raise UsageError(Problem.BAD_MENTION, command=name, token=rest[index])
-    if lead is None:
-        raise UsageError(Problem.MISSING_ARGUMENT, command=name, argument="lead")
-    return DeptSet(department, lead, director)
+def _settings(args: _Args) -> Command:
+    words = [part for w in args.words for part in w.partition("=")[::2] if part] if args.words else []
+    if len(words) % 2:
+        raise args.fail(Problem.MISSING_ARGUMENT, token=words[-1], expected="value")
+    return Settings(tuple(zip(words[::2], words[1::2], strict=True)))
 
 
-def _dept_list(args: str, name: CommandName) -> Command:
-    return DeptList()
-
-
-def _settings(args: str, name: CommandName) -> Command:
-    words = args.split()
-    pairs = tuple((words[i], words[i + 1] if i + 1 < len(words) else "") for i in range(0, len(words), 2))
-    for key, value in pairs:
-        if not value:
-            raise UsageError(Problem.MISSING_ARGUMENT, command=name, token=key, argument=None)
-    return Settings(pairs)
-
-
-def _help(args: str, name: CommandName) -> Command:
-    if not args:
-        return Help(None)
-    try:
-        topic, _, _ = _resolve(args.lstrip("/"))
-    except UsageError:
-        return Help(None)
-    return Help(topic)
+def _help(args: _Args) -> Command:
+    """``/help close`` is enough: a bare sub-word is tried after each group word."""
+    words = [w.lstrip("/") for w in args.words if w.lstrip("/")]
+    attempts = [(words, 1)] + [([group, *words], 2) for group in ("record", "action", "dept")] if words else []
+    for attempt, least in attempts:
+        try:
+            name, used = _resolve(attempt)
+        except UsageError:
+            continue
+        if used >= least:
+            return Help(name)
+    return Help(None)
 
 
 PARSERS = {
-    CommandName.RECORD_NEW: _record_new, CommandName.RECORD_LIST: _record_list,
-    CommandName.RECORD_SHOW: _one_record(RecordShow), CommandName.RECORD_EDIT: _one_record(RecordEdit),
-    CommandName.RECORD_CLOSE: _record_close, CommandName.RECORD_EXPORT: _one_record(RecordExport),
-    CommandName.ACTION_ADD: _one_record(ActionAdd), CommandName.ACTION_DONE: _action_done,
-    CommandName.PROGRESS: _progress, CommandName.ESCALATE: _escalate, CommandName.REPORT: _report,
-    CommandName.DEPT_SET: _dept_set, CommandName.DEPT_LIST: _dept_list, CommandName.SETTINGS: _settings,
+    CommandName.RECORD_NEW: _record_new,
+    CommandName.RECORD_LIST: _record_list,
+    CommandName.RECORD_SHOW: lambda args: RecordShow(args.record(0)),
+    CommandName.RECORD_EDIT: lambda args: RecordEdit(args.record(0)),
+    CommandName.RECORD_CLOSE: _record_close,
+    CommandName.RECORD_EXPORT: lambda args: RecordExport(args.record(0)),
+    CommandName.ACTION_ADD: lambda args: ActionAdd(args.record(0)),
+    CommandName.ACTION_DONE: lambda args: ActionDone(args.item(0), args.text(1) or None),
+    CommandName.PROGRESS: _progress,
+    CommandName.ESCALATE: lambda args: Escalate(args.ref(0, "target"), args.text(1) or None),
+    CommandName.REPORT: _report,
+    CommandName.DEPT_SET: _dept_set,
+    CommandName.DEPT_LIST: lambda args: DeptList(),
+    CommandName.SETTINGS: _settings,
     CommandName.HELP: _help,
-}  # fmt: skip
-
-
-def mentions_in(text: str) -> list[Mention]:
-    return [Mention(m.group(1)) for m in MENTION_TOKEN.finditer(text or "")]
+}
