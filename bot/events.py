@@ -67,3 +67,41 @@ class ActionEvent(Event):
     action: str = ""
     payload: CardPayload = field(default_factory=CardPayload)
     form: dict[str, Any] = field(default_factory=dict)
+
+
+def event_to_json(event: Event) -> dict[str, Any]:
+    """The event as plain JSON, for the durable inbox; ``event_from_json`` reverses it exactly."""
+    data: dict[str, Any] = {
+        "kind": type(event).__name__,
+        "event_id": event.event_id,
+        "chat": dict(vars(event.chat)),  # flat dataclasses: a shallow copy (asdict deep-copies, slowly)
+        "sender": dict(vars(event.sender)),
+        "message_id": event.message_id,
+        "inline_reply": event.inline_reply,
+        "platform_context": event.platform_context,
+    }
+    if isinstance(event, CommandEvent):
+        data.update(text=event.text, mentions=[dict(vars(m)) for m in event.mentions])
+    elif isinstance(event, ActionEvent):
+        data.update(action=event.action, payload=event.payload.model_dump(mode="json"), form=event.form)
+    else:
+        raise TypeError(f"not a neutral event: {type(event).__name__}")
+    return data
+
+
+def event_from_json(data: dict[str, Any]) -> Event:
+    common: dict[str, Any] = {
+        "event_id": data["event_id"],
+        "chat": Chat(**data["chat"]),
+        "sender": Sender(**data["sender"]),
+        "message_id": data.get("message_id"),
+        "inline_reply": bool(data.get("inline_reply")),
+        "platform_context": data.get("platform_context") or {},
+    }
+    if data["kind"] == "CommandEvent":
+        mentions = tuple(MentionedUser(**m) for m in data.get("mentions") or ())
+        return CommandEvent(**common, text=data.get("text", ""), mentions=mentions)
+    if data["kind"] == "ActionEvent":
+        payload = CardPayload.model_validate(data.get("payload") or {})
+        return ActionEvent(**common, action=data.get("action", ""), payload=payload, form=data.get("form") or {})
+    raise ValueError(f"unknown event kind {data['kind']!r}")

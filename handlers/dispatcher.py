@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +28,7 @@ from handlers.context import Poster, mention_names
 from handlers.grammar import UsageError, parse_command
 from handlers.router import Outcome, Router
 from scheduler.timekeeping import Clock, zone
-from storage.db import unit_of_work
+from storage.db import executor_for, unit_of_work
 from storage.directory import ensure_group, ensure_person
 from storage.errors import DomainError
 from storage.i18n import normalize_language
@@ -73,13 +72,9 @@ class Dispatcher:
         self.router = router
         self.defaults = defaults or GroupDefaults()
         self.on_enqueued = on_enqueued
-        # SQLite has one writer: one worker thread avoids lock waits (and their tail latency);
-        # PostgreSQL takes several at once.
-        workers = 1 if engine.dialect.name == "sqlite" else 8
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dispatch")
 
     async def feed(self, event: Event) -> DispatchResult:
-        result = await asyncio.get_running_loop().run_in_executor(self._executor, self.handle, event)
+        result = await asyncio.get_running_loop().run_in_executor(executor_for(self.engine), self.handle, event)
         if result.enqueued and self.on_enqueued is not None:
             self.on_enqueued()
         return result

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -57,3 +59,20 @@ def unit_of_work(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+_executors: weakref.WeakKeyDictionary[Engine, ThreadPoolExecutor] = weakref.WeakKeyDictionary()
+
+
+def executor_for(engine: Engine) -> ThreadPoolExecutor:
+    """The threads that run an engine's transactions off the event loop, shared by every writer.
+
+    SQLite has one writer at a time: a single thread queues the writes instead of
+    letting them collide on the file lock (whose busy wait sleeps in steps of up to
+    100 ms, the tail latency we would see). PostgreSQL takes several at once.
+    """
+    executor = _executors.get(engine)
+    if executor is None:
+        workers = 1 if engine.dialect.name == "sqlite" else 8
+        executor = _executors[engine] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="db")
+    return executor

@@ -244,6 +244,27 @@ class ProcessedEvent(SQLModel, table=True):
     received_at: datetime = _utc(index=True)
 
 
+class InboundEvent(SQLModel, table=True):
+    """A verified platform event acknowledged but not yet handled: the durable inbox.
+
+    Written (in group commits) before the platform gets its 200, handled by the
+    inbox worker, deleted once handled; ``processed_events`` keeps the event id
+    afterwards. A row whose ``attempts`` reached the limit stays as a dead letter.
+    """
+
+    __tablename__ = "inbox"
+    __table_args__ = (UniqueConstraint("platform", "event_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    event_id: str = Field(max_length=200)
+    event: dict[str, Any] = Field(default_factory=dict, sa_type=JSON, description="the neutral event, as JSON")
+    received_at: datetime = _utc()
+    attempts: int = Field(default=0)
+    locked_until: datetime | None = _utc(default=None)
+    last_error: str | None = _text(default=None)
+
+
 class OutboxMessage(SQLModel, table=True):
     """A message that must arrive, written in the transaction that caused it."""
 

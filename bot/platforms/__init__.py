@@ -14,6 +14,7 @@ from typing import Protocol
 import sqlalchemy as sa
 from aiohttp import web
 
+from bot.inbox import Inbox
 from bot.outbox import Delivered, OutboxSender, OutgoingMessage, RateLimit
 from bot.settings import Settings
 from handlers.dispatcher import Dispatcher
@@ -22,13 +23,19 @@ from scheduler.timekeeping import Clock
 
 @dataclass(frozen=True)
 class Services:
-    """What a platform's inbound side may use: the core, the outbox, the database, the clock."""
+    """What a platform's inbound side may use: the core, the inbox, the outbox, the database, the clock.
+
+    An event whose answer can be a new message goes to ``inbox.accept`` (acknowledge
+    once stored); one whose answer must be in the HTTP response goes to
+    ``dispatcher.feed``.
+    """
 
     settings: Settings
     engine: sa.Engine
     clock: Clock
     dispatcher: Dispatcher
     sender: OutboxSender
+    inbox: Inbox
 
 
 class Platform(Protocol):

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from bot.settings import ConfigError, load_settings
+from storage.migrate import head_revision
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -83,7 +84,7 @@ def test_a_whole_platform_is_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_migrate_creates_the_database_in_the_working_directory(tmp_path: Path) -> None:
     result = closeloop("migrate", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "database at revision 0001" in result.stdout
+    assert f"database at revision {head_revision()}" in result.stdout
     tables = sa.inspect(sa.create_engine(f"sqlite:///{tmp_path / 'closeloop.db'}")).get_table_names()
     assert {"records", "action_items", "outbox", "audit_trail"} <= set(tables)
 

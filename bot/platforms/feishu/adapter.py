@@ -2,8 +2,10 @@
 
 One URL serves event subscription 2.0 (``im.message.receive_v1``) and the
 ``card.action.trigger`` callback (configure both to it in the developer console).
-Inbound work is database work only, well inside Feishu's 3-second limit; what
-the bot says goes to the outbox, and the pressed card is updated in the answer.
+A command message is acknowledged as soon as it is stored in the durable inbox
+(``bot/inbox.py``) and handled after; a card callback is handled before the
+answer, which carries the toast and the updated card (Feishu waits 3 seconds for
+it). What the bot says goes to the outbox.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.events import CommandEvent
 from bot.outbox import Delivered, DeliveryError, OutgoingMessage, RateLimit
 from bot.platforms import Services
 from bot.platforms.feishu import cards
@@ -66,6 +69,13 @@ class FeishuPlatform:
             log.warning("feishu: refused a request: %s", rejected.reason)
             return web.json_response({"error": rejected.reason}, status=rejected.status)
         if event is None:
+            return web.json_response({})
+        if isinstance(event, CommandEvent):  # answered with new messages: acknowledge once stored
+            try:
+                await self.services.inbox.accept(event)
+            except Exception:
+                log.exception("feishu: could not store event %s", event.event_id)
+                return web.json_response({"error": "try again"}, status=503)  # Feishu delivers again
             return web.json_response({})
         result = await self.services.dispatcher.feed(event)
         answer: dict[str, Any] = {}

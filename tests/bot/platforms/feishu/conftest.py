@@ -52,6 +52,15 @@ class Feishu:
     def sender(self):  # the app's outbox worker, driven by hand
         return self.client.server.app[SERVICES].sender
 
+    @property
+    def inbox(self):  # the app's inbox worker, driven by hand
+        return self.client.server.app[SERVICES].inbox
+
+    async def work(self) -> None:
+        """What the app's workers do in the background: handle stored events, then send what they said."""
+        await self.inbox.run_once()
+        await self.sender.run_once()
+
     def card_action(self, button: dict[str, Any], *, operator: str, form: dict[str, Any] | None = None,
                     message_id: str = "om_1") -> dict[str, Any]:  # fmt: skip
         """What Feishu sends when ``button`` (as we rendered it) is pressed, with the form's values."""
@@ -114,7 +123,8 @@ async def fake_feishu(clock: ManualClock) -> AsyncIterator[FakeFeishu]:
 async def feishu(engine: sa.Engine, clock: ManualClock, fake_feishu: FakeFeishu) -> AsyncIterator[Feishu]:
     settings = load_settings(_env_file=None, **APP, FEISHU_API_BASE=fake_feishu.base)
     platform = FeishuPlatform(settings, clock=clock)
-    app = create_app(settings, engine=engine, clock=clock, platforms=[platform], run_sender=False, run_scheduler=False)
+    app = create_app(settings, engine=engine, clock=clock, platforms=[platform], run_sender=False, run_inbox=False,
+                     run_scheduler=False)  # fmt: skip
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     yield Feishu(client, engine, clock, fake=fake_feishu)

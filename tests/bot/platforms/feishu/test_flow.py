@@ -53,7 +53,7 @@ def find(element: Any, tag: str) -> list[dict[str, Any]]:
 
 
 async def deliver(feishu: Feishu) -> None:
-    await feishu.sender.run_once()
+    await feishu.work()
 
 
 async def test_the_seed_example_end_to_end_on_feishu(feishu: Feishu) -> None:

@@ -7,12 +7,13 @@ from datetime import timedelta
 
 import lark_oapi as lark
 import pytest
+import sqlalchemy as sa
 from lark_oapi.core.model import RawRequest
 from lark_oapi.core.utils import AESCipher
 from sqlmodel import Session, select
 
 from bot.platforms.feishu.crypto import DecryptError, decrypt, signature
-from storage.models import Group, OutboxMessage, Person, ProcessedEvent
+from storage.models import Group, InboundEvent, OutboxMessage, Person, ProcessedEvent
 
 from .conftest import APP, BOT, Feishu, feishu_encrypt
 
@@ -71,10 +72,11 @@ async def test_url_verification_plain_and_encrypted(feishu: Feishu, encrypted: b
     assert status == 401
 
 
-def counts(feishu: Feishu) -> tuple[int, int, int]:
+def counts(feishu: Feishu) -> tuple[int, int, int, int]:
+    """Events waiting in the inbox, events handled, messages queued, groups."""
     with Session(feishu.engine) as session:
-        return (len(session.exec(select(ProcessedEvent)).all()), len(session.exec(select(OutboxMessage)).all()),
-                len(session.exec(select(Group)).all()))  # fmt: skip
+        return (len(session.exec(select(InboundEvent)).all()), len(session.exec(select(ProcessedEvent)).all()),
+                len(session.exec(select(OutboxMessage)).all()), len(session.exec(select(Group)).all()))  # fmt: skip
 
 
 async def test_bad_pushes_get_a_4xx_and_change_nothing(feishu: Feishu) -> None:
@@ -94,15 +96,21 @@ async def test_bad_pushes_get_a_4xx_and_change_nothing(feishu: Feishu) -> None:
     for name, (body, headers, expected) in cases.items():
         status, answer = await feishu.push(body, headers=headers or feishu.signed(body))
         assert status == expected, (name, answer)
-        assert counts(feishu) == (0, 0, 0), name
+        assert counts(feishu) == (0, 0, 0, 0), name
 
 
 async def test_a_command_addressed_to_the_bot_is_handled_once(feishu: Feishu) -> None:
     body = feishu.message("@_user_1 /record new 订单系统数据延迟 @_user_2",
                           mentions=[("@_user_1", BOT, "Closeloop"), ("@_user_2", "ou_li", "李娜")])  # fmt: skip
-    for _ in range(2):  # Feishu delivers at least once
+    for _ in range(2):  # Feishu delivers at least once: again while the first copy waits in the inbox …
         status, _ = await feishu.push(body)
         assert status == 200
+    assert counts(feishu) == (1, 0, 0, 0), "acknowledged once stored, handled later"
+    assert await feishu.inbox.run_once() == 1
+    assert counts(feishu) == (0, 1, 1, 1)
+    status, _ = await feishu.push(body)  # … and again after it was handled
+    assert status == 200 and await feishu.inbox.run_once() == 1
+    assert counts(feishu) == (0, 1, 1, 1), "the redelivery changed nothing"
     with Session(feishu.engine) as session:
         (group,) = session.exec(select(Group)).all()
         assert (group.platform, group.chat_id, group.workspace) == ("feishu", "oc_group", "tenant-acme")
@@ -117,9 +125,11 @@ async def test_a_command_addressed_to_the_bot_is_handled_once(feishu: Feishu) ->
 
 async def test_group_messages_not_addressed_to_the_bot_are_ignored_but_direct_chats_are_not(feishu: Feishu) -> None:
     status, _ = await feishu.push(feishu.message("/record list"))
-    assert status == 200 and counts(feishu) == (0, 0, 0)
+    assert status == 200 and counts(feishu) == (0, 0, 0, 0)
     status, _ = await feishu.push(feishu.message("/record list", chat_type="p2p"))
-    assert status == 200 and counts(feishu)[1] == 1
+    assert status == 200 and counts(feishu)[0] == 1
+    await feishu.inbox.run_once()
+    assert counts(feishu)[1:3] == (1, 1)
 
 
 async def test_a_card_action_answers_with_a_toast(feishu: Feishu) -> None:
@@ -129,3 +139,19 @@ async def test_a_card_action_answers_with_a_toast(feishu: Feishu) -> None:
         "context": {"open_message_id": "om_1", "open_chat_id": "oc_group"}})  # fmt: skip
     status, answer = await feishu.push(body)
     assert status == 200 and answer == {"toast": {"type": "info", "content": "找不到记录 R42。"}}
+
+
+async def test_when_the_event_cannot_be_stored_feishu_gets_a_5xx_and_delivers_again(feishu: Feishu) -> None:
+    def disk_full(conn, cursor, statement, parameters, context, executemany) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO INBOX"):
+            raise sa.exc.OperationalError(statement, parameters, Exception("database or disk is full"))
+
+    body = feishu.message("@_user_1 /help", mentions=[("@_user_1", BOT, "Closeloop")])
+    sa.event.listen(feishu.engine, "before_cursor_execute", disk_full)
+    try:
+        status, _ = await feishu.push(body)
+    finally:
+        sa.event.remove(feishu.engine, "before_cursor_execute", disk_full)
+    assert status == 503 and counts(feishu) == (0, 0, 0, 0)
+    status, _ = await feishu.push(body)  # Feishu's redelivery
+    assert status == 200 and counts(feishu)[0] == 1

@@ -1,0 +1,150 @@
+"""The durable inbox: stored before the acknowledgement, group-committed, handled once, leased, dead-lettered."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from bot.events import Chat, CommandEvent, MentionedUser, Sender, event_from_json, event_to_json
+from bot.inbox import Inbox
+from handlers import root_router
+from handlers.dispatcher import Dispatcher
+from scheduler.timekeeping import ManualClock
+from storage.models import InboundEvent, OutboxMessage, ProcessedEvent
+
+
+def inbox_for(engine: sa.Engine, clock: ManualClock) -> Inbox:
+    return Inbox(engine, Dispatcher(engine=engine, clock=clock, router=root_router()), clock)
+
+
+def command(event_id: str, text: str = "/help", chat: str = "oc_1") -> CommandEvent:
+    return CommandEvent(
+        event_id=event_id, chat=Chat("feishu", chat, "tenant"), sender=Sender("ou_zhang", "张伟"), message_id="om_1",
+        text=text, mentions=(MentionedUser("ou_li", "李娜"),),
+    )  # fmt: skip
+
+
+def table(engine: sa.Engine, model: type) -> list:
+    with Session(engine) as session:
+        return list(session.exec(select(model)))
+
+
+def test_a_neutral_event_survives_the_round_trip_through_json() -> None:
+    event = command("ev-1", "/record new 订单延迟 <@ou_li>")
+    assert event_from_json(event_to_json(event)) == event
+
+
+async def test_stored_before_the_acknowledgement_handled_after(engine: sa.Engine, clock: ManualClock) -> None:
+    inbox = inbox_for(engine, clock)
+    await inbox.accept(command("ev-1"))
+    (row,) = table(engine, InboundEvent)
+    assert (row.platform, row.event_id, row.event["text"]) == ("feishu", "ev-1", "/help")
+    assert row.received_at == clock.now() and table(engine, OutboxMessage) == []
+    assert await inbox.run_once() == 1
+    assert table(engine, InboundEvent) == [], "a handled event leaves the inbox"
+    assert [e.event_id for e in table(engine, ProcessedEvent)] == ["ev-1"]
+    (reply,) = table(engine, OutboxMessage)
+    assert (reply.target, reply.payload["reply_to"]) == ("oc_1", "om_1")
+
+
+async def test_redeliveries_are_handled_once_whether_waiting_or_done(engine: sa.Engine, clock: ManualClock) -> None:
+    inbox = inbox_for(engine, clock)
+    await asyncio.gather(*(inbox.accept(command("ev-1")) for _ in range(3)))  # in one group commit
+    await inbox.accept(command("ev-1"))  # in the next
+    assert len(table(engine, InboundEvent)) == 1
+    assert await inbox.run_once() == 1
+    await inbox.accept(command("ev-1"))  # after it was handled
+    assert await inbox.run_once() == 1
+    assert len(table(engine, ProcessedEvent)) == 1 and len(table(engine, OutboxMessage)) == 1
+
+
+async def test_concurrent_events_share_commits(engine: sa.Engine, clock: ManualClock) -> None:
+    commits = []
+
+    def count(connection: sa.Connection) -> None:
+        commits.append(1)
+
+    sa.event.listen(engine, "commit", count)
+    try:
+        await asyncio.gather(*(inbox_for(engine, clock).accept(command(f"ev-{n}")) for n in range(1)))
+        commits.clear()
+        inbox = inbox_for(engine, clock)
+        await asyncio.gather(*(inbox.accept(command(f"ev-{n}")) for n in range(1, 41)))
+    finally:
+        sa.event.remove(engine, "commit", count)
+    assert len(table(engine, InboundEvent)) == 41
+    assert len(commits) <= 2, f"40 events arriving together took {len(commits)} commits"
+
+
+async def test_an_event_that_fails_is_retried_with_backoff_then_kept_as_a_dead_letter(
+    engine: sa.Engine, clock: ManualClock
+) -> None:
+    inbox = inbox_for(engine, clock)
+    written = {**event_to_json(command("ev-x")), "kind": "Unknown"}
+    with Session(engine) as session:  # a row this version cannot read (say, written by a newer one)
+        session.add(InboundEvent(platform="feishu", event_id="ev-x", event=written, received_at=clock.now()))
+        session.commit()
+    for attempt in range(1, inbox.max_attempts + 1):
+        assert await inbox.run_once() == 0
+        (row,) = table(engine, InboundEvent)
+        assert row.attempts == attempt and "Unknown" in (row.last_error or "")
+        assert await inbox.run_once() == 0 and table(engine, InboundEvent)[0].attempts == attempt, "not before backoff"
+        clock.advance(timedelta(seconds=2**attempt + 1))
+    await inbox.accept(command("ev-ok"))
+    assert await inbox.run_once() == 1, "a dead letter does not block the others"
+    (dead,) = table(engine, InboundEvent)
+    assert dead.event_id == "ev-x" and dead.attempts == inbox.max_attempts
+
+
+async def test_a_row_claimed_by_a_worker_that_died_is_handled_when_its_lease_ends(
+    engine: sa.Engine, clock: ManualClock
+) -> None:
+    first, second = inbox_for(engine, clock), inbox_for(engine, clock)
+    await first.accept(command("ev-1"))
+    (claimed,) = first._claim(10)  # the first worker claims it, then dies before handling it
+    assert await second.run_once() == 0, "leased to the other worker"
+    clock.advance(first.lease + timedelta(seconds=1))
+    assert await second.run_once() == 1
+    assert claimed.event_id == "ev-1" and len(table(engine, ProcessedEvent)) == 1
+
+
+class DatabaseDown:
+    """Fault injection at the driver: every INSERT into the inbox fails while this is active."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def refuse(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO INBOX"):
+            raise sa.exc.OperationalError(statement, parameters, Exception("disk I/O error"))
+
+    def __enter__(self) -> DatabaseDown:
+        sa.event.listen(self.engine, "before_cursor_execute", self.refuse)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sa.event.remove(self.engine, "before_cursor_execute", self.refuse)
+
+
+async def test_a_failed_write_fails_every_caller_in_the_batch_and_stores_nothing(
+    engine: sa.Engine, clock: ManualClock
+) -> None:
+    inbox = inbox_for(engine, clock)
+    with DatabaseDown(engine):
+        results = await asyncio.gather(*(inbox.accept(command(f"ev-{n}")) for n in range(3)), return_exceptions=True)
+    assert all(isinstance(r, sa.exc.OperationalError) for r in results), results
+    assert table(engine, InboundEvent) == []
+    await inbox.accept(command("ev-0"))  # the platform delivers again; now it is stored
+    assert [r.event_id for r in table(engine, InboundEvent)] == ["ev-0"]
+
+
+async def test_an_event_that_cannot_be_stored_fails_alone(engine: sa.Engine, clock: ManualClock) -> None:
+    inbox = inbox_for(engine, clock)
+    odd = CommandEvent(event_id="ev-odd", chat=Chat("feishu", "oc_1", "t"), sender=Sender("ou"),
+                       platform_context={"not json": {1, 2}})  # fmt: skip
+    results = await asyncio.gather(inbox.accept(command("ev-1")), inbox.accept(odd), return_exceptions=True)
+    assert results[0] is None and isinstance(results[1], TypeError)
+    assert [r.event_id for r in table(engine, InboundEvent)] == ["ev-1"]
