@@ -22,7 +22,7 @@ Forms name their inputs with dotted names: ``topic`` for a plain input,
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -497,11 +497,15 @@ def _plain_markdown(text: str) -> str:
     return _LINK.sub(r"\1 (\2)", _BOLD.sub(r"\1", text))
 
 
-def plain_text(card: Card, names: Mapping[str, str] | None = None) -> str:
+def plain_text(
+    card: Card, names: Mapping[str, str] | None = None, *, mention: Callable[[str], str] | None = None
+) -> str:
     """A readable plain-text version: notification previews, platforms without cards, tests.
 
     One line per header line, text line, field (``label: value``) and row of
     buttons (``[label]``); a form shows its section titles and its buttons.
+    Mentions become ``@name``, or whatever ``mention(user_id)`` makes of them
+    (a platform's own mention syntax in a text message).
     """
     lines: list[str] = []
     if card.header:
@@ -521,4 +525,6 @@ def plain_text(card: Card, names: Mapping[str, str] | None = None) -> str:
             lines.extend(section.title for section in element.sections if section.title)
             buttons = [element.submit] + ([element.cancel] if element.cancel else [])
             lines.append(" ".join(f"[{button.label}]" for button in buttons))
+    if mention is not None:
+        return MENTION_RE.sub(lambda m: mention(m.group(1)), "\n".join(lines))
     return render_mentions("\n".join(lines), names or {})

@@ -19,7 +19,7 @@ from bot.events import CommandEvent
 from bot.outbox import Delivered, DeliveryError, OutgoingMessage, RateLimit
 from bot.platforms import Services
 from bot.platforms.feishu import cards
-from bot.platforms.feishu.api import FeishuClient
+from bot.platforms.feishu.api import CARD_REFUSED, FeishuClient, FeishuError
 from bot.platforms.feishu.inbound import Rejected, open_request, to_event
 from bot.settings import Settings
 from scheduler.timekeeping import Clock, SystemClock
@@ -90,6 +90,19 @@ class FeishuPlatform:
         if message.update_of:
             await self.client.patch_card(message.update_of, pages[0])
             return Delivered(message.update_of)
+        try:
+            return await self._send_pages(message, pages)
+        except FeishuError as refused:
+            if refused.code not in CARD_REFUSED:
+                raise
+            # Feishu refused the card's content: a reminder matters more than its layout, so say it as text
+            log.warning("feishu: card %s refused (%s); sending it as text", message.key, refused)
+        text, key = {"text": cards.text_message(message.card, message.names)}, f"{message.key}#text"
+        if message.reply_to:
+            return Delivered(await self.client.reply(message.reply_to, "text", text, key=key))
+        return Delivered(await self.client.send(message.target, "text", text, key=key))
+
+    async def _send_pages(self, message: OutgoingMessage, pages: list[dict[str, Any]]) -> Delivered:
         first: str | None = None
         for number, page in enumerate(pages):
             key = message.key if number == 0 else f"{message.key}#{number}"

@@ -1,5 +1,8 @@
 """The Feishu / Lark open API, as much as Closeloop uses: tenant token, bot info, send, reply, patch.
 
+Messages are cards (``interactive``) or, when Feishu refuses a card's content
+(code 230099), text (``text``, with mentions as ``<at user_id="ou_…">name</at>``).
+
 ``FEISHU_API_BASE`` picks Feishu (https://open.feishu.cn), Lark
 (https://open.larksuite.com) or a test server. Errors become ``DeliveryError``s
 the outbox understands: throttling (HTTP 429, codes 99991400 and 230020) is
@@ -21,6 +24,7 @@ from bot.outbox import DeliveryError
 from scheduler.timekeeping import Clock
 
 RATE_LIMITED = {99991400, 230020}
+CARD_REFUSED = {230099}  # "Failed to create card content" (sub-errors such as 11310 and 200800 in msg)
 INVALID_TOKEN = {99991661, 99991663, 99991664, 99991665, 99991668, 99991671}
 TOKEN_MARGIN = timedelta(minutes=5)  # refresh before Feishu's 2-hour token expires
 
@@ -95,29 +99,42 @@ class FeishuClient:
         if status >= 500:
             raise DeliveryError(f"feishu {method} {path}: HTTP {status}")
         if code != 0 or status >= 400:
-            raise DeliveryError(
-                f"feishu {method} {path}: HTTP {status} code {code} {body.get('msg', '')}", permanent=True
-            )
+            raise FeishuError(f"feishu {method} {path}: HTTP {status} code {code} {body.get('msg', '')}", code=code)
         return body
 
     async def bot_open_id(self) -> str:
         body = await self.call("GET", "/open-apis/bot/v3/info")
         return str(body["bot"]["open_id"])
 
-    async def send_card(self, chat_id: str, card: dict[str, Any], *, key: str) -> str:
+    async def send(self, chat_id: str, msg_type: str, content: dict[str, Any], *, key: str) -> str:
+        """``msg_type`` "interactive" (content: the card) or "text" (content: ``{"text": …}``)."""
         body = await self.call("POST", "/open-apis/im/v1/messages", params={"receive_id_type": "chat_id"}, json_body={
-            "receive_id": chat_id, "msg_type": "interactive", "content": json.dumps(card, ensure_ascii=False),
+            "receive_id": chat_id, "msg_type": msg_type, "content": json.dumps(content, ensure_ascii=False),
             "uuid": message_uuid(key)})  # fmt: skip
         return str(body["data"]["message_id"])
 
-    async def reply_card(self, message_id: str, card: dict[str, Any], *, key: str) -> str:
+    async def reply(self, message_id: str, msg_type: str, content: dict[str, Any], *, key: str) -> str:
         body = await self.call("POST", f"/open-apis/im/v1/messages/{message_id}/reply", json_body={
-            "msg_type": "interactive", "content": json.dumps(card, ensure_ascii=False), "uuid": message_uuid(key)})  # fmt: skip
+            "msg_type": msg_type, "content": json.dumps(content, ensure_ascii=False), "uuid": message_uuid(key)})  # fmt: skip
         return str(body["data"]["message_id"])
+
+    async def send_card(self, chat_id: str, card: dict[str, Any], *, key: str) -> str:
+        return await self.send(chat_id, "interactive", card, key=key)
+
+    async def reply_card(self, message_id: str, card: dict[str, Any], *, key: str) -> str:
+        return await self.reply(message_id, "interactive", card, key=key)
 
     async def patch_card(self, message_id: str, card: dict[str, Any]) -> None:
         await self.call("PATCH", f"/open-apis/im/v1/messages/{message_id}",
                         json_body={"content": json.dumps(card, ensure_ascii=False)})  # fmt: skip
+
+
+class FeishuError(DeliveryError):
+    """Feishu refused the request itself (a code other than throttling or a bad token): not retried."""
+
+    def __init__(self, message: str, *, code: int) -> None:
+        super().__init__(message, permanent=True)
+        self.code = code
 
 
 class _InvalidToken(DeliveryError):

@@ -38,6 +38,7 @@ from cards.model import (
     TextInput,
     Tone,
     collect_form_values,
+    plain_text,
 )
 
 MAX_CARD_BYTES = 28 * 1024  # Feishu's limit is 30 KB for a card message; keep a margin for the envelope
@@ -54,6 +55,16 @@ def text(content: str) -> dict[str, str]:
 def lark_md(content: str) -> str:
     """Our Markdown subset is Feishu markdown already; only mentions change."""
     return MENTION.sub(lambda m: f"<at id={m.group(1)}></at>", content)
+
+
+def text_message(card: Card, names: Mapping[str, str]) -> str:
+    """The card as a text message (no buttons, no form), its mentions real: ``<at user_id="ou_x">name</at>``."""
+    readable = card.model_copy(update={"elements": [e for e in card.elements if not isinstance(e, Actions | Form)]})
+
+    def at(user_id: str) -> str:  # a name cannot close the tag early
+        return f'<at user_id="{user_id}">{names.get(user_id, user_id).replace("<", "").replace(">", "")}</at>'
+
+    return plain_text(readable, mention=at)
 
 
 def field_name(name: str) -> str:

@@ -47,8 +47,9 @@ class FakeFeishu:
     faults: list[tuple[int, dict[str, Any], dict[str, str]]] = field(default_factory=list)
     per_chat: Counter[tuple[str, int]] = field(default_factory=Counter)
     per_app: Counter[int] = field(default_factory=Counter)
-    chats_of_messages: dict[str, str] = field(default_factory=dict)
-    delays: list[float] = field(default_factory=list)  # messages people sent, by id → chat
+    chats_of_messages: dict[str, str] = field(default_factory=dict)  # messages people sent, by id → chat
+    delays: list[float] = field(default_factory=list)
+    refuse_cards: bool = False  # answer every card with 230099, as Feishu does for content it cannot build
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     server: TestServer | None = None
 
@@ -107,13 +108,21 @@ class FakeFeishu:
         )
 
     def _card(self, body: dict[str, Any]) -> dict[str, Any] | web.Response:
-        if body.get("msg_type") != "interactive" or not isinstance(body.get("content"), str):
+        """The card (or, for a text message, ``{"text": …}``) the body carries, or Feishu's refusal."""
+        if body.get("msg_type") not in ("interactive", "text") or not isinstance(body.get("content"), str):
             return web.json_response({"code": 230001, "msg": "invalid msg_type or content"}, status=400)
         if len(body["content"].encode()) > CARD_LIMIT:
             return web.json_response({"code": 230025, "msg": "message content too long"}, status=400)
         card = json.loads(body["content"])
-        if card.get("schema") != "2.0" or "elements" not in card.get("body", {}):
-            return web.json_response({"code": 200621, "msg": "card JSON is not schema 2.0"}, status=400)
+        if body["msg_type"] == "text":
+            if not isinstance(card, dict) or not isinstance(card.get("text"), str) or not card["text"].strip():
+                return web.json_response({"code": 230001, "msg": "invalid text content"}, status=400)
+        elif card.get("schema") != "2.0" or "elements" not in card.get("body", {}):
+            return web.json_response({"code": 230099, "msg": "Failed to create card content, ext=ErrCode: 200800"},
+                                     status=400)  # fmt: skip
+        elif self.refuse_cards:
+            return web.json_response({"code": 230099, "msg": "Failed to create card content, ext=ErrCode: 11310; "
+                                      "ErrMsg: card table number over limit"}, status=400)  # fmt: skip
         if body.get("uuid") is not None and len(body["uuid"]) > 50:
             return web.json_response({"code": 230001, "msg": "uuid too long"}, status=400)
         return card

@@ -10,9 +10,11 @@ import aiohttp
 from sqlmodel import Session, select
 
 from bot.app import PLATFORMS
+from bot.outbox import enqueue
 from bot.platforms.feishu import cards as feishu_cards
-from cards.model import Card, Header, Markdown
+from cards.model import Actions, Button, Card, CardPayload, Header, Markdown
 from scheduler.jobs import run_jobs
+from storage.db import unit_of_work
 from storage.models import ActionItem, OutboxMessage, Participant, Record
 from storage.types import OutboxStatus, RecordStatus
 
@@ -185,3 +187,18 @@ async def test_a_slow_feishu_times_out_and_the_message_waits_for_a_retry(feishu:
     with Session(feishu.engine) as session:
         row = session.exec(select(OutboxMessage)).one()
         assert row.status is OutboxStatus.PENDING and "TimeoutError" in row.last_error
+
+
+async def test_a_card_feishu_refuses_arrives_as_text_with_real_mentions(feishu: Feishu) -> None:
+    reminder = Card(header=Header(title="截止预警"), elements=[
+        Markdown(text="**R1-1** 优化同步脚本 后天到期，<@ou_li> 请确认进度"),
+        Actions(buttons=[Button(label="汇报进度", action="progress.open", payload=CardPayload(record_id=1))])])  # fmt: skip
+    with unit_of_work(feishu.engine) as session:
+        enqueue(session, platform="feishu", target="oc_group", card=reminder, key="warning:R1-1",
+                now=feishu.clock.now(), names={"ou_li": "李<娜>"})  # fmt: skip
+    feishu.fake.refuse_cards = True
+    await deliver(feishu)
+    (sent,) = feishu.fake.sent
+    assert sent.card == {"text": '截止预警\nR1-1 优化同步脚本 后天到期，<at user_id="ou_li">李娜</at> 请确认进度'}
+    with Session(feishu.engine) as session:
+        assert session.exec(select(OutboxMessage)).one().status is OutboxStatus.SENT
