@@ -40,8 +40,11 @@ class Event:
     """Common to all events. ``event_id`` is the platform's id, used to drop redeliveries.
 
     ``inline_reply``: the platform can put the handler's reply in its HTTP response
-    (card callbacks, Slack slash commands). When False the reply is posted through
-    the outbox, in the same transaction as the change.
+    (card callbacks). When False the reply is posted through the outbox, in the
+    same transaction as the change.
+    ``inline_form``: the platform opens a form as a dialog of its own right away
+    (Slack's modals, from the request's trigger id), so a form comes back in the
+    answer instead of being posted as a message; the reply is still posted.
     """
 
     event_id: str
@@ -49,6 +52,7 @@ class Event:
     sender: Sender
     message_id: str | None = None
     inline_reply: bool = False
+    inline_form: bool = False
     platform_context: dict[str, Any] = field(default_factory=dict)  # e.g. Slack's trigger_id; opaque to the core
 
 
@@ -78,6 +82,7 @@ def event_to_json(event: Event) -> dict[str, Any]:
         "sender": dict(vars(event.sender)),
         "message_id": event.message_id,
         "inline_reply": event.inline_reply,
+        "inline_form": event.inline_form,
         "platform_context": event.platform_context,
     }
     if isinstance(event, CommandEvent):
@@ -96,6 +101,7 @@ def event_from_json(data: dict[str, Any]) -> Event:
         "sender": Sender(**data["sender"]),
         "message_id": data.get("message_id"),
         "inline_reply": bool(data.get("inline_reply")),
+        "inline_form": bool(data.get("inline_form")),
         "platform_context": data.get("platform_context") or {},
     }
     if data["kind"] == "CommandEvent":

@@ -140,9 +140,11 @@ class Dispatcher:
     def _finish(self, session: Session, event: Event, data: dict[str, Any], outcome: Outcome) -> DispatchResult:
         poster: Poster = data["out"]
         if not event.inline_reply:
-            for index, card in enumerate(c for c in (outcome.reply, outcome.form) if c is not None):
+            posted = (outcome.reply,) if event.inline_form else (outcome.reply, outcome.form)
+            for index, card in enumerate(c for c in posted if c is not None):
                 poster.post(card, key=f"event:{event.event_id}:reply:{index}", reply_to=event.message_id)
-            outcome = Outcome(update=outcome.update, toast=outcome.toast, extra=outcome.extra)
+            form = outcome.form if event.inline_form else None
+            outcome = Outcome(form=form, update=outcome.update, toast=outcome.toast, extra=outcome.extra)
         cards = [c for c in (outcome.reply, outcome.form, outcome.update) if c is not None]
         return DispatchResult(
             outcome, lang=data["lang"], names=mention_names(session, data["group"].platform, cards),

@@ -1,0 +1,157 @@
+"""Slack payloads as neutral events: slash commands, ``app_mention``, button presses and modal submissions.
+
+Mentions come as ``<@U123>`` or, in slash commands with escaping on, ``<@U123|name>``;
+both become the neutral ``<@U123>`` with the name kept as a ``MentionedUser``.
+The umbrella command ``/closeloop`` takes ``help``, ``settings`` and ``departments``
+(``dept``) and hands the rest of its text to the same grammar as everywhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from bot.events import ActionEvent, Chat, CommandEvent, MentionedUser, Sender
+from cards.model import CardPayload
+
+PLATFORM = "slack"
+COMMANDS = ("/record", "/action", "/progress", "/escalate", "/report", "/closeloop")
+MENTION = re.compile(r"<@([UW][A-Z0-9]{2,40})(?:\|([^>]*))?>")
+UMBRELLA = {"help": "/help", "帮助": "/help", "settings": "/settings", "设置": "/settings",
+            "departments": "/dept", "department": "/dept", "dept": "/dept", "部门": "/dept"}  # fmt: skip
+
+
+class Malformed(ValueError):
+    """A payload that is signed but not shaped as Slack sends it: answered with 400."""
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """What a modal carries in ``private_metadata``: where it was opened and for which record."""
+
+    channel: str
+    team: str
+    message_ts: str | None = None  # the message whose button opened it, updated after the submission
+    payload: str = ""  # the CardPayload token of the form
+
+    def dump(self) -> str:
+        return json.dumps({"c": self.channel, "t": self.team, "m": self.message_ts, "p": self.payload})
+
+    @classmethod
+    def load(cls, text: str) -> Metadata:
+        try:
+            data = json.loads(text)
+            return cls(str(data["c"]), str(data["t"]), data.get("m"), str(data.get("p") or ""))
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise Malformed("private_metadata is not ours") from exc
+
+
+def neutral_text(text: str, *, bot_user_id: str | None = None) -> tuple[str, tuple[MentionedUser, ...]]:
+    """Slack's mentions as ``<@U…>``, the bot's own removed; the people mentioned, with names where given."""
+    people: dict[str, MentionedUser] = {}
+
+    def replace(match: re.Match[str]) -> str:
+        user_id, name = match.group(1), match.group(2)
+        if user_id == bot_user_id:
+            return " "
+        if user_id not in people or name:
+            people[user_id] = MentionedUser(user_id, name or None)
+        return f"<@{user_id}>"
+
+    return " ".join(MENTION.sub(replace, text).split()), tuple(people.values())
+
+
+def command_line(command: str, text: str) -> str:
+    """``/record`` + ``new 订单延迟`` → ``/record new 订单延迟``; ``/closeloop settings`` → ``/settings``."""
+    if command != "/closeloop":
+        return f"{command} {text}".strip()
+    first, _, rest = text.strip().partition(" ")
+    mapped = UMBRELLA.get(first.lower())
+    if mapped is None:
+        return f"/help {text}".strip() if not first else f"/{text.strip()}"
+    if mapped == "/dept" and not rest.strip():
+        rest = "list"
+    return f"{mapped} {rest}".strip()
+
+
+def _require(body: dict[str, Any], *keys: str) -> list[str]:
+    values = [body.get(key) for key in keys]
+    if not all(isinstance(v, str) and v for v in values):
+        raise Malformed(f"missing {', '.join(k for k, v in zip(keys, values, strict=True) if not v)}")
+    return [str(v) for v in values]
+
+
+def command_event(body: dict[str, Any]) -> CommandEvent:
+    command, channel, user, team, trigger = _require(body, "command", "channel_id", "user_id", "team_id", "trigger_id")
+    text, mentions = neutral_text(command_line(command, str(body.get("text") or "")))
+    return CommandEvent(
+        event_id=f"command:{trigger}",  # Slack does not retry slash commands; the trigger id is unique per use
+        chat=Chat(PLATFORM, channel, team, body.get("channel_name"), channel.startswith("D")),
+        sender=Sender(user, body.get("user_name")),
+        text=text, mentions=mentions, inline_form=True, platform_context={"trigger_id": trigger},
+    )  # fmt: skip
+
+
+def mention_event(body: dict[str, Any], *, bot_user_id: str | None) -> CommandEvent:
+    event = body.get("event")
+    if not isinstance(event, dict):
+        raise Malformed("no event")
+    (event_id,) = _require(body, "event_id")
+    channel, user = _require(event, "channel", "user")
+    team = str(body.get("team_id") or event.get("team") or "")
+    text, mentions = neutral_text(str(event.get("text") or ""), bot_user_id=bot_user_id)
+    return CommandEvent(
+        event_id=event_id, chat=Chat(PLATFORM, channel, team, None, channel.startswith("D")), sender=Sender(user),
+        text=text, mentions=mentions,
+    )  # fmt: skip
+
+
+def button_value(value: str) -> tuple[str, CardPayload]:
+    """A button's value as we rendered it: ``{"a": action, "p": payload token}``."""
+    try:
+        data = json.loads(value)
+        return str(data["a"]), CardPayload.from_token(str(data.get("p") or ""))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise Malformed("button value is not ours") from exc
+
+
+def action_event(body: dict[str, Any]) -> ActionEvent:
+    actions = body.get("actions")
+    if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
+        raise Malformed("no actions")
+    action, payload = button_value(str(actions[0].get("value") or ""))
+    user = body.get("user") or {}
+    container = body.get("container") or {}
+    channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
+    (trigger,) = _require(body, "trigger_id")
+    if not isinstance(user, dict) or not user.get("id") or not channel:
+        raise Malformed("no user or channel")
+    team = (body.get("team") or {}).get("id") or user.get("team_id") or ""
+    return ActionEvent(
+        event_id=f"action:{trigger}", chat=Chat(PLATFORM, str(channel), str(team)),
+        sender=Sender(str(user["id"]), user.get("username") or user.get("name")),
+        message_id=container.get("message_ts"), action=action, payload=payload, inline_form=True,
+        platform_context={"trigger_id": trigger},
+    )  # fmt: skip
+
+
+def submission_event(body: dict[str, Any], form: dict[str, Any]) -> tuple[ActionEvent, Metadata]:
+    view = body.get("view")
+    user = body.get("user") or {}
+    if not isinstance(view, dict) or not isinstance(user, dict) or not user.get("id"):
+        raise Malformed("no view or user")
+    metadata = Metadata.load(str(view.get("private_metadata") or ""))
+    try:
+        payload = CardPayload.from_token(metadata.payload)
+    except ValueError as exc:
+        raise Malformed("form payload is not ours") from exc
+    action, view_id, view_hash = _require(view, "callback_id", "id", "hash")
+    event = ActionEvent(
+        event_id=f"view:{view_id}:{view_hash}",  # a double submit of the same view state is one submission
+        chat=Chat(PLATFORM, metadata.channel, metadata.team),
+        sender=Sender(str(user["id"]), user.get("username") or user.get("name")),
+        message_id=metadata.message_ts, action=action, payload=payload, form=form, inline_form=True,
+    )  # fmt: skip
+    return event, metadata

@@ -1,0 +1,157 @@
+"""The seed example on Slack: /record new → modal → a field error → stored → sign-off buttons → reminders with <@U…>."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
+from sqlmodel import Session, select
+
+from scheduler.jobs import run_jobs
+from storage.models import ActionItem, OutboxMessage, Participant, Record
+from storage.types import OutboxStatus, RecordStatus
+
+from .conftest import Slack
+from .fake_slack import block_actions, slash_command, view_submission
+
+ZHANG, LI, WANG = "U0ZHANG", "U0LI", "U0WANG"
+
+
+def record_values() -> dict[str, Any]:
+    """What the person fills in, by block id; dates as Slack's pickers give them."""
+    return {
+        "topic": "订单系统数据延迟问题专项沟通", "problem": "11月20日起订单同步延迟约4小时", "category": "technical",
+        "meeting_start": "2026-11-24 14:00 +08:00", "place": "3楼会议室",
+        "participants.0.person": ZHANG, "participants.0.department": "运营部", "participants.0.authority": "decision",
+        "participants.1.person": LI, "participants.1.department": "技术部", "participants.1.authority": "both",
+        "participants.2.person": WANG, "participants.2.department": "财务部", "participants.2.authority": "resource",
+        "key_points.0.department": "技术部", "key_points.0.text": "硬件采购需走流程，周期约5天",
+        "items.0.description": "优化同步脚本为多线程", "items.0.owner": LI, "items.0.due": "2026-11-27",
+        "items.0.measure": "延迟≤1.5小时",
+        "items.1.description": "审批临时扩容预算5000元", "items.1.owner": WANG, "items.1.due": "2026-11-26",
+        "resources.0.what": "临时扩容服务器", "resources.0.amount": "5000", "resources.0.unit": "元",
+        "resources.0.approver": WANG,
+        "next_meeting_at": "2026-12-01 10:00 +08:00",
+    }  # fmt: skip
+
+
+def state_of(view: dict[str, Any], values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``view.state.values`` as Slack sends them for ``view`` filled with ``values`` (the rest left empty)."""
+    state: dict[str, dict[str, Any]] = {}
+    for block in view["blocks"]:
+        if block["type"] != "input":
+            continue
+        element, value = block["element"], values.get(block["block_id"])
+        kind = element["type"]
+        if kind == "datetimepicker":
+            cell = {
+                "selected_date_time": int(datetime.fromisoformat(value.replace(" +", "+")).timestamp())
+                if value
+                else None
+            }
+        elif kind == "datepicker":
+            cell = {"selected_date": value}
+        elif kind == "users_select":
+            cell = {"selected_user": value}
+        elif kind == "multi_users_select":
+            cell = {"selected_users": value or []}
+        elif kind == "static_select":
+            option = next((o for o in element["options"] if o["value"] == value), None)
+            cell = {"selected_option": option}
+        elif kind == "multi_static_select":
+            cell = {"selected_options": [o for o in element["options"] if o["value"] in (value or [])]}
+        else:
+            cell = {"value": value}
+        state[block["block_id"]] = {"value": {"type": kind, **cell}}
+    return state
+
+
+def buttons(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
+
+
+def valid(blocks: list[dict[str, Any]]) -> bool:
+    for block in Block.parse_all(blocks):
+        block.validate_json()
+    return True
+
+
+async def test_the_seed_example_end_to_end_on_slack(slack: Slack) -> None:
+    fake = slack.fake
+    status, answer = await slack.send(slash_command("new 订单系统数据延迟", trigger_id=fake.new_trigger()))
+    assert status == 200, answer
+
+    # the form opens as a modal from the command's trigger
+    (view,) = fake.opened
+    View(**{k: v for k, v in view.items() if k not in ("id", "hash", "state")}).validate_json()
+    assert view["callback_id"] == "record.submit" and len(view["title"]["text"]) <= 24
+    inputs = {b["block_id"]: b["element"]["type"] for b in view["blocks"] if b["type"] == "input"}
+    assert inputs["topic"] == "plain_text_input" and inputs["items.0.owner"] == "users_select"
+    assert inputs["items.0.due"] == "datepicker" and inputs["meeting_start"] == "datetimepicker"
+    assert inputs["cc_people"] == "multi_users_select" and inputs["category"] == "static_select"
+    topic = next(b for b in view["blocks"] if b.get("block_id") == "topic")
+    assert topic["element"]["initial_value"] == "订单系统数据延迟"
+
+    # a missing owner is answered with a field error on that input; nothing is stored
+    broken = {**record_values(), "items.1.owner": None}
+    status, answer = await slack.send(view_submission(view, state_of(view, broken), user=ZHANG))
+    assert status == 200 and answer["response_action"] == "errors"
+    assert list(answer["errors"]) == ["items.1.owner"] and "责任人" in answer["errors"]["items.1.owner"]
+    with Session(slack.engine) as session:
+        assert session.exec(select(Record)).all() == []
+
+    # corrected: the modal closes, the record is stored, the sign-off request is posted with real mentions
+    status, answer = await slack.send(
+        view_submission({**view, "hash": "h2"}, state_of(view, record_values()), user=ZHANG)
+    )
+    assert status == 200 and answer is None, answer
+    with Session(slack.engine) as session:
+        record = session.exec(select(Record)).one()
+        assert record.status is RecordStatus.CONFIRMING and record.place == "3楼会议室"
+        assert record.meeting_start == datetime.fromisoformat("2026-11-24T14:00+08:00")
+        due = {i.seq: i.due_at for i in session.exec(select(ActionItem))}
+        assert due[1] == datetime.fromisoformat("2026-11-27T23:59+08:00")
+    assert fake.ephemeral[-1][1] == ZHANG and fake.ephemeral[-1][2].endswith("已提交，等待参与人确认")
+    await slack.work()
+    assert len(fake.posted) == 1, "one message a second per channel, declared to the outbox: no 429 from Slack"
+    slack.clock.advance(timedelta(seconds=1))
+    await slack.work()
+    summary, request = fake.posted  # the result where the form was, and the request to sign off
+    assert summary.blocks[0]["text"]["text"] == "R1 订单系统数据延迟问题专项沟通" and valid(summary.blocks)
+    assert valid(request.blocks) and f"<@{ZHANG}> <@{LI}> <@{WANG}>" in request.everything
+    confirm = next(b for b in buttons(request.blocks) if json.loads(b["value"])["a"] == "record.confirm")
+
+    # each participant confirms with the button; the pressed message is updated, then follow-up starts
+    for person in (LI, WANG, ZHANG):
+        status, answer = await slack.send(
+            block_actions(confirm, user=person, message_ts=request.ts, trigger_id=fake.new_trigger())
+        )
+        assert status == 200, answer
+        slack.clock.advance(timedelta(seconds=1))
+        await slack.work()
+    slack.clock.advance(timedelta(seconds=1))
+    await slack.work()
+    assert fake.updated and all(u.ts == request.ts for u in fake.updated)
+    assert any("已启动跟进" in p.everything for p in fake.posted)
+    with Session(slack.engine) as session:
+        assert session.exec(select(Record)).one().status is RecordStatus.IN_PROGRESS
+        assert {p.confirmed_at is not None for p in session.exec(select(Participant))} == {True}
+
+    # the scheduler's end-of-day prompt arrives with real <@U…> mentions
+    slack.clock.set(datetime.fromisoformat("2026-11-24T17:30+08:00"))
+    run_jobs(slack.engine, as_of=datetime.fromisoformat("2026-11-24T17:30+08:00"), now=slack.clock.now())
+    for _ in range(3):  # the prompt and the deadline warnings, one a second
+        await slack.work()
+        slack.clock.advance(timedelta(seconds=1))
+    prompt = next(p for p in fake.posted if "下班前请汇报进度" in p.text)
+    assert (
+        "下班前请汇报进度" in prompt.everything
+        and f"<@{LI}>" in prompt.everything
+        and f"<@{WANG}>" in prompt.everything
+    )
+    assert valid(prompt.blocks)
+    with Session(slack.engine) as session:
+        assert {m.status for m in session.exec(select(OutboxMessage))} == {OutboxStatus.SENT}
