@@ -51,6 +51,7 @@ from bot.platforms.slack.inbound import (
     action_event,
     command_event,
     mention_event,
+    shape_problem,
     submission_event,
 )
 from bot.settings import Settings
@@ -131,10 +132,14 @@ class SlackPlatform:
             bolt_request = AsyncBoltRequest(
                 body=raw.decode("utf-8"), query=request.query_string, headers=dict(request.headers)
             )
-        except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
-            log.warning("slack: refused a malformed request: %s", exc)
+            if (problem := shape_problem(bolt_request.body)) is not None:
+                raise ValueError(problem)
+            # bolt reads the payload's shape before any listener runs; what Slack would never send stops here
+            response = await self.bolt.async_dispatch(bolt_request)
+        except (UnicodeDecodeError, ValueError, AttributeError, KeyError, TypeError) as exc:
+            log.warning("slack: refused a malformed request: %s: %s", type(exc).__name__, exc)
             return web.json_response({"error": "malformed payload"}, status=400)
-        return await to_aiohttp_response(await self.bolt.async_dispatch(bolt_request))
+        return await to_aiohttp_response(response)
 
     async def _on_command(self, ack: Any, body: dict[str, Any]) -> BoltResponse | None:
         try:

@@ -48,6 +48,32 @@ class Metadata:
             raise Malformed("private_metadata is not ours") from exc
 
 
+def shape_problem(body: Any) -> str | None:
+    """What is wrong with a payload's outline, before bolt reads it (bolt assumes Slack's shapes)."""
+    if not isinstance(body, dict):
+        return "the payload is not an object"
+    kind = body.get("type")
+    needs: dict[str, tuple[tuple[str, type], ...]] = {
+        "view_submission": (("view", dict), ("user", dict)),
+        "view_closed": (("view", dict), ("user", dict)),
+        "block_actions": (("actions", list), ("user", dict)),
+        "event_callback": (("event", dict),),
+    }
+    for key, expected in needs.get(str(kind), ()):
+        if not isinstance(body.get(key), expected):
+            return f"{kind} without {key}"
+    view = body.get("view")
+    if isinstance(view, dict) and not (isinstance(view.get("type"), str) and isinstance(view.get("state", {}), dict)):
+        return "a view without its type or state"
+    if kind == "block_actions" and not all(isinstance(a, dict) for a in body["actions"]):
+        return "actions that are not objects"
+    if kind == "event_callback" and not isinstance(body["event"].get("type"), str):
+        return "an event without its type"
+    if kind is None and "command" in body and not isinstance(body.get("command"), str):
+        return "a command that is not text"
+    return None
+
+
 def neutral_text(text: str, *, bot_user_id: str | None = None) -> tuple[str, tuple[MentionedUser, ...]]:
     """Slack's mentions as ``<@U…>``, the bot's own removed; the people mentioned, with names where given."""
     people: dict[str, MentionedUser] = {}

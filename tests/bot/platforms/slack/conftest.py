@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +45,7 @@ class Slack:
         response = await self.client.post("/slack/events", data=body, headers=signed)
         text = await response.text()
         try:
-            return response.status, (await response.json()) if text else None
+            return response.status, json.loads(text) if text else None
         except ValueError:
             return response.status, text
 
