@@ -33,6 +33,7 @@ from slack_sdk.models.views import View
 from scheduler.timekeeping import ManualClock
 
 BOT_TOKEN, SIGNING_SECRET, BOT_USER, TEAM = "xoxb-test-token", "signing-secret-123", "UBOT", "T0ACME"
+APP_TOKEN = "xapp-1-A0CLOSELOOP-1-test"
 TRIGGER_LIFETIME = timedelta(seconds=3)
 
 
@@ -63,6 +64,9 @@ class FakeSlack:
     stalls: list[float] = field(default_factory=list)
     burst: float = 2.0  # messages a channel may send at once; then one a second
     server: TestServer | None = None
+    socket: web.WebSocketResponse | None = None  # Socket Mode: our app's connection
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
+    _acks: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     _buckets: dict[str, tuple[float, datetime]] = field(default_factory=dict)
     _ts: Any = field(default_factory=lambda: itertools.count(100))
 
@@ -87,6 +91,7 @@ class FakeSlack:
 
     def app(self) -> web.Application:
         app = web.Application()
+        app.router.add_get("/link", self.socket_mode)
         app.router.add_post("/api/{method}", self.dispatch)
         app.router.add_get("/api/{method}", self.dispatch)
         return app
@@ -98,7 +103,8 @@ class FakeSlack:
         self.calls.append(method)
         if self.stalls:
             await asyncio.sleep(self.stalls.pop(0))  # a slow Slack, on demand: real time for the client's timeout
-        if request.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
+        token = APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN  # Socket Mode uses the app-level token
+        if request.headers.get("Authorization") != f"Bearer {token}":
             return _error("invalid_auth")
         if self.faults.get(method):
             status, error, headers = self.faults[method].pop(0)
@@ -113,6 +119,36 @@ class FakeSlack:
         return _ok(
             user_id=BOT_USER, bot_id="BBOT", team_id=TEAM, team="Acme", user="closeloop", url="https://acme.slack.com/"
         )
+
+    async def m_apps_connections_open(self, args: dict[str, Any]) -> web.Response:
+        assert self.server is not None
+        return _ok(url=f"ws://127.0.0.1:{self.server.port}/link?ticket={uuid.uuid4()}&app_id=A0CLOSELOOP")
+
+    async def socket_mode(self, request: web.Request) -> web.WebSocketResponse:
+        """Slack's Socket Mode server: ``hello``, then envelopes that the app acknowledges by ``envelope_id``."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.socket = ws
+        await ws.send_json({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0CLOSELOOP"},
+                            "debug_info": {"host": "applink-fake", "approximate_connection_time": 18060}})  # fmt: skip
+        self.connected.set()
+        async for message in ws:
+            ack = json.loads(message.data)
+            waiting = self._acks.pop(ack.get("envelope_id"), None)
+            if waiting is not None and not waiting.done():
+                waiting.set_result(ack)
+        return ws
+
+    async def push(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Send an envelope (``slash_commands``, ``events_api``, ``interactive``) and return the app's ack."""
+        assert self.socket is not None, "the app has not connected"
+        envelope_id = str(uuid.uuid4())
+        self._acks[envelope_id] = asyncio.get_running_loop().create_future()
+        await self.socket.send_json({"envelope_id": envelope_id, "type": kind, "payload": payload,
+                                     "accepts_response_payload": kind != "events_api", "retry_attempt": 0,
+                                     "retry_reason": ""})  # fmt: skip
+        async with asyncio.timeout(5):  # a network round trip, not a pause
+            return await self._acks[envelope_id]
 
     async def m_users_info(self, args: dict[str, Any]) -> web.Response:
         user = self.users.get(str(args.get("user")))

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from slack_sdk.signature import Clock as SlackClock
 from slack_sdk.signature import SignatureVerifier
 from sqlmodel import Session, select
 
+from bot.app import create_app
+from bot.platforms.slack.adapter import SlackPlatform
 from bot.platforms.slack.inbound import command_line, neutral_text
+from bot.settings import load_settings
 from storage.models import Group, InboundEvent, OutboxMessage, Person, ProcessedEvent
 
 from .conftest import Slack
-from .fake_slack import SIGNING_SECRET, SlackSigner, app_mention, block_actions, interaction, slash_command
+from .fake_slack import (
+    APP_TOKEN,
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    SlackSigner,
+    app_mention,
+    block_actions,
+    interaction,
+    slash_command,
+)
 
 
 def counts(slack: Slack) -> tuple[int, int, int, int]:
@@ -183,3 +197,25 @@ def test_mentions_become_neutral_with_the_names_slack_gave() -> None:
     text, people = neutral_text("<@UBOT> 请 <@U0LI|lina> 和 <@W0WANG> 看一下", bot_user_id="UBOT")
     assert text == "请 <@U0LI> 和 <@W0WANG> 看一下"
     assert [(p.user_id, p.display_name) for p in people] == [("U0LI", "lina"), ("W0WANG", None)]
+
+
+async def test_socket_mode_takes_commands_over_the_websocket(engine, clock, fake_slack) -> None:
+    settings = load_settings(_env_file=None, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
+                             SLACK_APP_TOKEN=APP_TOKEN, SLACK_API_BASE=fake_slack.base)  # fmt: skip
+    app = create_app(settings, engine=engine, clock=clock, platforms=[SlackPlatform(settings, clock=clock)],
+                     run_sender=False, run_inbox=False, run_scheduler=False)  # fmt: skip
+    client = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()  # connects to the fake's Socket Mode server on start-up
+    try:
+        await asyncio.wait_for(fake_slack.connected.wait(), 5)
+        command = dict(parse_qsl(slash_command("new 订单延迟", trigger_id=fake_slack.new_trigger()).decode()))
+        ack = await fake_slack.push("slash_commands", command)
+        assert "envelope_id" in ack
+        (view,) = fake_slack.opened
+        assert view["callback_id"] == "record.submit"
+        mention = json.loads(app_mention("<@UBOT> /help", event_id="Ev0SOCKET"))
+        await fake_slack.push("events_api", mention)
+        with Session(engine) as session:
+            assert [e.event_id for e in session.exec(select(InboundEvent))] == ["Ev0SOCKET"]
+    finally:
+        await client.close()
