@@ -283,13 +283,13 @@ class OutboxSender:
     async def run(self, stop: asyncio.Event, *, idle: float = 1.0) -> None:
         """Deliver until ``stop`` is set; ``wake`` cuts the idle wait short after a new enqueue."""
         while not stop.is_set():
+            self.wake.clear()  # before the pass: a message queued during it wakes the next one at once
             try:
                 sent = await self.run_once()
             except Exception:  # a database hiccup must not end the worker
                 log.exception("outbox pass failed")
                 sent = []
             if not sent:
-                self.wake.clear()
                 waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
                 await asyncio.wait(waiters, timeout=idle, return_when=asyncio.FIRST_COMPLETED)
                 for waiter in waiters:

@@ -23,6 +23,7 @@ checked against the injected clock (5-minute window) before bolt parses it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -100,6 +101,7 @@ class SlackPlatform:
         self.bolt.view(re.compile(".+"))(self._on_submission)
         self.services: Services | None = None
         self._socket: Any = None
+        self._connecting: asyncio.Task[None] | None = None
 
     # ---------------------------------------------------------------- inbound
 
@@ -111,11 +113,11 @@ class SlackPlatform:
             app.on_startup.append(self._connect_socket_mode)
 
     async def _connect_socket_mode(self, _app: web.Application) -> None:
+        """Connect in the background: slack_sdk retries until Slack answers, and the server must not wait for it."""
         from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
         self._socket = AsyncSocketModeHandler(self.bolt, self.settings.slack_app_token, web_client=self.web)
-        await self._socket.connect_async()
-        log.info("slack: connected over Socket Mode")
+        self._connecting = asyncio.create_task(self._socket.connect_async())
 
     async def events(self, request: web.Request) -> web.Response:
         raw = await request.read()
@@ -312,6 +314,8 @@ class SlackPlatform:
             raise DeliveryError(f"slack: {type(exc).__name__}: {exc}") from exc
 
     async def close(self) -> None:
+        if self._connecting is not None and not self._connecting.done():
+            self._connecting.cancel()
         if self._socket is not None:
             await self._socket.close_async()
         if self.web.session is not None and not self.web.session.closed:

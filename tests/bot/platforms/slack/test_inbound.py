@@ -219,3 +219,17 @@ async def test_socket_mode_takes_commands_over_the_websocket(engine, clock, fake
             assert [e.event_id for e in session.exec(select(InboundEvent))] == ["Ev0SOCKET"]
     finally:
         await client.close()
+
+
+async def test_the_server_comes_up_while_socket_mode_cannot_reach_slack(engine, clock) -> None:
+    settings = load_settings(_env_file=None, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
+                             SLACK_APP_TOKEN=APP_TOKEN, SLACK_API_BASE="http://127.0.0.1:9/api/")  # fmt: skip
+    app = create_app(settings, engine=engine, clock=clock, platforms=[SlackPlatform(settings, clock=clock)],
+                     run_sender=False, run_inbox=False, run_scheduler=False)  # fmt: skip
+    client = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    try:
+        response = await client.get("/healthz")
+        assert response.status == 200 and (await response.json())["platforms"] == ["slack"]
+    finally:
+        await client.close()
