@@ -59,7 +59,7 @@ from bot.settings import Settings
 from cards.model import Card, Form, Repeat, iter_inputs
 from handlers.dispatcher import DispatchResult
 from scheduler.timekeeping import Clock, SystemClock, zone
-from storage.db import unit_of_work
+from storage.db import executor_for, unit_of_work
 from storage.models import Group, OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ class SlackPlatform:
         if result.outcome.form is not None:
             await self._open_form(event, result, Metadata(event.chat.chat_id, event.chat.workspace, event.message_id))
         if result.outcome.update is not None and event.message_id:
-            self._post(event, result.outcome.update, result.names, key="update", update_of=event.message_id)
+            await self._post(event, result.outcome.update, result.names, key="update", update_of=event.message_id)
         if result.outcome.toast:
             await self._notice(event, result.outcome.toast)
         await ack()
@@ -194,7 +194,7 @@ class SlackPlatform:
             state = (view.get("state") or {}).get("values") or {}
             if not isinstance(state, dict):
                 raise Malformed("view.state.values is not an object")
-            values = blocks.form_values(state, tz=self._zone(metadata.channel))
+            values = blocks.form_values(state, tz=await self._zone(metadata.channel))
             event, metadata = submission_event(body, values)
         except (Malformed, ValueError, TypeError) as exc:
             return BoltResponse(status=400, body=json.dumps({"error": str(exc)}))
@@ -206,16 +206,16 @@ class SlackPlatform:
             if errors and set(errors) <= {b.get("block_id") for b in view.get("blocks") or []}:
                 await ack(response_action="errors", errors=errors)
             else:  # nothing to pin on an input (say, someone changed the record meanwhile): show the form anew
-                await ack(response_action="update", view=self._modal(outcome.update, metadata))
+                await ack(response_action="update", view=await self._modal(outcome.update, metadata))
             if outcome.toast and not errors:
                 await self._notice(event, outcome.toast)
             return None
         if outcome.form is not None:
-            await ack(response_action="update", view=self._modal(outcome.form, metadata))
+            await ack(response_action="update", view=await self._modal(outcome.form, metadata))
             return None
         await ack()  # closes the modal
         if outcome.update is not None:
-            self._post(event, outcome.update, result.names, key="result", update_of=metadata.message_ts)
+            await self._post(event, outcome.update, result.names, key="result", update_of=metadata.message_ts)
         if outcome.toast:
             await self._notice(event, outcome.toast)
         return None
@@ -227,62 +227,79 @@ class SlackPlatform:
         assert self.services is not None, "mount() first"
         return self.services
 
-    def _zone(self, channel: str) -> Any:
+    async def _db(self, work: Any, *args: Any) -> Any:
+        """Database work off the event loop, on the threads every writer shares (one for SQLite)."""
+        return await asyncio.get_running_loop().run_in_executor(executor_for(self._services.engine), work, *args)
+
+    async def _zone(self, channel: str) -> Any:
+        return await self._db(self._zone_now, channel)
+
+    def _zone_now(self, channel: str) -> Any:
         with Session(self._services.engine) as session:
             name = session.exec(
                 select(Group.timezone).where(Group.platform == self.name, Group.chat_id == channel)
             ).first()
         return zone(name or self.settings.timezone)
 
-    def _modal(self, card: Card, metadata: Metadata) -> dict[str, Any]:
+    async def _modal(self, card: Card, metadata: Metadata) -> dict[str, Any]:
         form = _form_of(card)
         assert form is not None
         title = card.header.title if card.header else form.submit.label
         metadata = Metadata(metadata.channel, metadata.team, metadata.message_ts, form.submit.payload.to_token())
-        return blocks.render_modal(form, title=title, private_metadata=metadata.dump(), tz=self._zone(metadata.channel))
+        zone_ = await self._zone(metadata.channel)
+        return blocks.render_modal(form, title=title, private_metadata=metadata.dump(), tz=zone_)
 
     async def _open_form(self, event: Event, result: DispatchResult, metadata: Metadata) -> None:
         """The form as a modal from the request's trigger; if Slack refuses, posted with an open button."""
         assert result.outcome.form is not None
         try:
             await self.web.views_open(
-                trigger_id=event.platform_context["trigger_id"], view=self._modal(result.outcome.form, metadata)
+                trigger_id=event.platform_context["trigger_id"], view=await self._modal(result.outcome.form, metadata)
             )
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
             log.warning("slack: views.open failed (%s); posting the form instead", _reason(exc))
-            self._post(event, result.outcome.form, result.names, key="form")
+            await self._post(event, result.outcome.form, result.names, key="form")
 
     async def _open_posted_form(self, body: dict[str, Any]) -> None:
         """The form button of a posted form card: the form from the outbox row of that message, as a modal."""
         container = body.get("container") or {}
         channel, ts = container.get("channel_id"), container.get("message_ts")
-        with Session(self._services.engine) as session:
-            row = session.exec(
-                select(OutboxMessage).where(
-                    OutboxMessage.platform == self.name,
-                    OutboxMessage.target == channel,
-                    OutboxMessage.platform_message_id == ts,
-                )
-            ).first()
-        card = Card.model_validate(row.payload["card"]) if row is not None else None
+
+        def posted() -> dict[str, Any] | None:
+            with Session(self._services.engine) as session:
+                row = session.exec(
+                    select(OutboxMessage).where(
+                        OutboxMessage.platform == self.name,
+                        OutboxMessage.target == channel,
+                        OutboxMessage.platform_message_id == ts,
+                    )
+                ).first()
+                return row.payload["card"] if row is not None else None
+
+        found = await self._db(posted)
+        card = Card.model_validate(found) if found is not None else None
         if card is None or _form_of(card) is None or not body.get("trigger_id"):
             raise Malformed("no form behind this button")
         team = (body.get("team") or {}).get("id") or ""
         try:
             await self.web.views_open(
-                trigger_id=body["trigger_id"], view=self._modal(card, Metadata(channel, team, ts))
+                trigger_id=body["trigger_id"], view=await self._modal(card, Metadata(channel, team, ts))
             )
         except (SlackApiError, aiohttp.ClientError, TimeoutError) as exc:
             log.warning("slack: views.open failed (%s)", _reason(exc))
 
-    def _post(self, event: ActionEvent | Event, card: Card, names: Mapping[str, str], *, key: str,
-              update_of: str | None = None) -> None:  # fmt: skip
+    async def _post(self, event: ActionEvent | Event, card: Card, names: Mapping[str, str], *, key: str,
+                    update_of: str | None = None) -> None:  # fmt: skip
         """A card for the event's channel through the outbox (durable, rate limited, retried)."""
-        with unit_of_work(self._services.engine) as session:
-            enqueue(
-                session, platform=self.name, target=event.chat.chat_id, card=card, names=names, update_of=update_of,
-                key=f"{self.name}:{event.chat.chat_id}:event:{event.event_id}:{key}", now=self._services.clock.now(),
-            )  # fmt: skip
+
+        def write() -> None:
+            with unit_of_work(self._services.engine) as session:
+                enqueue(
+                    session, platform=self.name, target=event.chat.chat_id, card=card, names=names, update_of=update_of,
+                    key=f"{self.name}:{event.chat.chat_id}:event:{event.event_id}:{key}", now=self._services.clock.now(),
+                )  # fmt: skip
+
+        await self._db(write)
         self._services.sender.wake.set()
 
     async def _notice(self, event: Event, text: str) -> None:
