@@ -24,7 +24,7 @@ After ``max_attempts`` failures a row stays as a dead letter with its last error
 Acknowledgements come first: the worker shares the process (and Python's GIL,
 and on SQLite the one writer thread) with the webhooks, so before each event it
 waits for a pause of ``quiet`` (2 ms) in the acknowledgements — but never longer
-than ``max_defer`` (20 ms), so under a flood it still handles at least 50 events
+than ``max_defer`` (100 ms), so under a flood it still handles at least 10 events
 a second and the backlog drains once the flood ends. At ordinary loads (up to a
 few hundred events a second on SQLite) there are pauses enough and it keeps up.
 """
@@ -59,7 +59,7 @@ class Inbox:
         *,
         lease: timedelta = timedelta(seconds=60),
         max_attempts: int = 5,
-        max_defer: float = 0.05,
+        max_defer: float = 0.1,
         quiet: float = 0.002,
     ) -> None:
         self.engine = engine

@@ -69,14 +69,14 @@ class FeishuPlatform:
             log.warning("feishu: refused a request: %s", rejected.reason)
             return web.json_response({"error": rejected.reason}, status=rejected.status)
         if event is None:
-            return web.json_response({})
+            return _empty()
         if isinstance(event, CommandEvent):  # answered with new messages: acknowledge once stored
             try:
                 await self.services.inbox.accept(event)
             except Exception:
                 log.exception("feishu: could not store event %s", event.event_id)
                 return web.json_response({"error": "try again"}, status=503)  # Feishu delivers again
-            return web.json_response({})
+            return _empty()
         result = await self.services.dispatcher.feed(event)
         answer: dict[str, Any] = {}
         if result.outcome.toast:
@@ -115,3 +115,8 @@ class FeishuPlatform:
 
     async def close(self) -> None:
         await self.client.close()
+
+
+def _empty() -> web.Response:
+    """``{}``: the acknowledgement Feishu expects (built without the JSON encoder: it is on the hot path)."""
+    return web.Response(body=b"{}", content_type="application/json")
