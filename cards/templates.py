@@ -223,11 +223,12 @@ def confirmation_request(view: RecordView, *, lang: str) -> Card:
 
 def activation_notice(view: RecordView, *, informed: Sequence[Person], missing: Sequence[Person], lang: str) -> Card:
     record = view.record
-    people = people_text(informed, lang)
+    # with nobody to inform, the sentence goes, rather than "（无） 请知悉"
+    inform = t("activate.inform", lang, people=people_text(informed, lang)) if informed else ""
     if missing:
-        text = t("activate.text_missing", lang, topic=record.topic, missing=people_text(missing, lang), people=people)
+        text = t("activate.text_missing", lang, topic=record.topic, missing=people_text(missing, lang), inform=inform)
     else:
-        text = t("activate.text", lang, topic=record.topic, people=people)
+        text = t("activate.text", lang, topic=record.topic, inform=inform)
     return notice(t("activate.title", lang, ref=record.ref), text, tone=Tone.SUCCESS)
 
 

@@ -45,6 +45,7 @@ async def test_the_seed_example_from_new_to_active(chat: SandboxChat) -> None:
     text = activation["elements"][0]["text"]
     for person in ("liuyang", "zhangwei", "lina", "wangfang"):  # cc, and the leads of the departments taking part
         assert f"<@{person}>" in text
+    assert "请知悉；责任人每天下班前汇报进度。" in text
 
     with Session(chat.engine) as session:
         stored = session.get(Record, record.id)

@@ -135,7 +135,8 @@ async def test_the_seed_example_end_to_end_on_slack(slack: Slack) -> None:
     slack.clock.advance(timedelta(seconds=1))
     await slack.work()
     assert fake.updated and all(u.ts == request.ts for u in fake.updated)
-    assert any("已启动跟进" in p.everything for p in fake.posted)
+    (started,) = [p for p in fake.posted if "已启动跟进" in p.text]
+    assert "全员确认，开始跟进。责任人每天下班前汇报进度。" in started.text, "no cc: nobody to name, no （无）"
     with Session(slack.engine) as session:
         assert session.exec(select(Record)).one().status is RecordStatus.IN_PROGRESS
         assert {p.confirmed_at is not None for p in session.exec(select(Participant))} == {True}
