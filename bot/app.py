@@ -19,8 +19,8 @@ from bot.settings import Settings
 from handlers import root_router
 from handlers.dispatcher import Dispatcher, GroupDefaults
 from scheduler.runner import SchedulerRunner
-from scheduler.timekeeping import Clock, SystemClock
 from storage.db import make_engine
+from storage.timekeeping import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 SERVICES = web.AppKey("services", Services)

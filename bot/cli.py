@@ -81,9 +81,9 @@ def run_scheduler(settings: Settings, args: argparse.Namespace) -> int:
     import asyncio
 
     from scheduler.runner import SchedulerRunner
-    from scheduler.timekeeping import SystemClock
     from storage.db import make_engine
     from storage.migrate import upgrade
+    from storage.timekeeping import SystemClock
 
     engine = make_engine(settings.database_url)
     upgrade(engine)
@@ -112,8 +112,8 @@ def run_jobs_list(settings: Settings, args: argparse.Namespace) -> int:
 
 def run_jobs_run(settings: Settings, args: argparse.Namespace) -> int:
     from scheduler.jobs import JOBS, run_jobs
-    from scheduler.timekeeping import SystemClock
     from storage.db import make_engine
+    from storage.timekeeping import SystemClock
 
     names = list(JOBS) if args.name == "all" else [args.name]
     unknown = [n for n in names if n not in JOBS]

@@ -40,11 +40,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from bot.events import Event, event_from_json, event_to_json
 from handlers.dispatcher import Dispatcher
-from scheduler.timekeeping import Clock
-from storage.db import executor_for
+from handlers.events import Event, event_from_json, event_to_json
+from storage.db import in_db
 from storage.models import InboundEvent
+from storage.timekeeping import Clock
 
 log = logging.getLogger(__name__)
 INSERTED = ("platform", "event_id", "event", "received_at")
@@ -115,12 +115,11 @@ class Inbox:
             await asyncio.sleep(min(self.quiet - calm, deadline - now))
 
     async def _commit_loop(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
             while self._waiting:
                 batch, self._waiting = self._waiting, []
                 try:
-                    await loop.run_in_executor(executor_for(self.engine), self._insert, [r for r, _ in batch])
+                    await in_db(self.engine, self._insert, [r for r, _ in batch])
                 except Exception as exc:
                     log.exception("inbox: a commit of %d events failed", len(batch))
                     for _, done in batch:
@@ -201,8 +200,7 @@ class Inbox:
 
     async def run_once(self, *, limit: int = 100) -> int:
         """Handle what is waiting, oldest first; returns how many events were handled."""
-        loop = asyncio.get_running_loop()
-        rows = await loop.run_in_executor(executor_for(self.engine), self._claim, limit)
+        rows = await in_db(self.engine, self._claim, limit)
         handled: list[int] = []
         failed: dict[int, tuple[int, str]] = {}
         for row in rows:
@@ -216,7 +214,7 @@ class Inbox:
                 continue
             handled.append(row.id or 0)
         if handled or failed:
-            await loop.run_in_executor(executor_for(self.engine), self._settle, handled, failed)
+            await in_db(self.engine, self._settle, handled, failed)
         return len(handled)
 
     async def run(self, stop: asyncio.Event, *, idle: float = 1.0) -> None:

@@ -1,8 +1,7 @@
 """The durable outbox: every message that must arrive is a row first, a platform call second.
 
-``enqueue`` writes the row in the caller's transaction, keyed by an idempotency
-key (a second enqueue with the same key is a no-op, so a scheduler running twice
-or on two replicas posts once). ``OutboxSender`` claims due rows (``FOR UPDATE
+``storage.outbox.enqueue`` writes the row in the caller's transaction, keyed by
+an idempotency key; this is the sending half. ``OutboxSender`` claims due rows (``FOR UPDATE
 SKIP LOCKED`` on PostgreSQL, so several workers share the queue), hands them to
 the platform's deliverer, honours the platform's declared rate limits, and retries
 failures with exponential backoff and jitter until ``max_attempts``.
@@ -25,12 +24,12 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from cards.model import Card
-from scheduler.timekeeping import Clock
+from storage.db import in_db
 from storage.models import OutboxMessage
+from storage.timekeeping import Clock
 from storage.types import OutboxStatus
 
 log = logging.getLogger(__name__)
@@ -77,62 +76,6 @@ class Deliverer(Protocol):
     rate_limit: RateLimit
 
     async def deliver(self, message: OutgoingMessage) -> Delivered: ...
-
-
-def enqueue(
-    session: Session,
-    *,
-    platform: str,
-    target: str,
-    card: Card,
-    key: str,
-    now: datetime,
-    names: Mapping[str, str] | None = None,
-    reply_to: str | None = None,
-    update_of: str | None = None,
-) -> bool:
-    """Queue a card in the caller's transaction. False when ``key`` was queued before."""
-    message = QueuedCard(platform, target, card, key, names or {}, reply_to, update_of)
-    return bool(enqueue_many(session, [message], now=now))
-
-
-@dataclass(frozen=True)
-class QueuedCard:
-    """One message for ``enqueue_many``."""
-
-    platform: str
-    target: str
-    card: Card
-    key: str
-    names: Mapping[str, str] = field(default_factory=dict)
-    reply_to: str | None = None  # a platform message id to answer in thread
-    update_of: str | None = None  # a platform message id whose card this replaces
-
-
-def enqueue_many(session: Session, messages: list[QueuedCard], *, now: datetime, chunk: int = 500) -> set[str]:
-    """Queue many cards in a few statements (the scheduler's bursts); returns the keys that were new."""
-    inserted: set[str] = set()
-    messages = sorted(messages, key=lambda m: m.key)  # one lock order for every replica: no deadlocks between them
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(OutboxMessage)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(OutboxMessage.idempotency_key)  # rowcount is not reliable through every driver; this is
-    )
-    connection = session.connection()
-    for start in range(0, len(messages), chunk):
-        values = [
-            {
-                "idempotency_key": m.key[:200], "platform": m.platform, "target": m.target,
-                "payload": {"card": m.card.model_dump(mode="json", exclude_none=True), "names": dict(m.names),
-                            "reply_to": m.reply_to, "update_of": m.update_of},
-                "status": OutboxStatus.PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now,
-            }
-            for m in messages[start : start + chunk]
-        ]  # fmt: skip
-        inserted.update(connection.execute(statement, values).scalars())
-    return inserted
 
 
 def to_outgoing(row: OutboxMessage) -> OutgoingMessage:
@@ -239,7 +182,7 @@ class OutboxSender:
 
     async def run_once(self, *, limit: int = 100, platform: str | None = None) -> list[int]:
         """Send what is due now; returns the ids delivered in this pass."""
-        rows = await asyncio.to_thread(self._claim, limit, platform)
+        rows = await in_db(self.engine, self._claim, limit, platform)
         delivered: list[int] = []
         held: set[tuple[str, str]] = set()  # a chat whose earlier message waits keeps its order
         for row in rows:
@@ -249,16 +192,16 @@ class OutboxSender:
             if (row.platform, row.target) in held or wait > 0:
                 held.add((row.platform, row.target))
                 retry_at = now + timedelta(seconds=max(wait, 1 / deliverer.rate_limit.per_target))
-                await asyncio.to_thread(self._finish, row.id, locked_until=None, next_attempt_at=retry_at)
+                await in_db(self.engine, self._finish, row.id, locked_until=None, next_attempt_at=retry_at)
                 continue
             attempts = row.attempts + 1
             try:
                 result = await deliverer.deliver(to_outgoing(row))
             except Exception as exc:
-                await asyncio.to_thread(self._failed, row, attempts, exc, now)
+                await in_db(self.engine, self._failed, row, attempts, exc, now)
                 held.add((row.platform, row.target))
                 continue
-            await asyncio.to_thread(
+            await in_db(self.engine,
                 self._finish, row.id, status=OutboxStatus.SENT, attempts=attempts, sent_at=self.clock.now(),
                 locked_until=None, last_error=None, platform_message_id=result.platform_message_id,
             )  # fmt: skip

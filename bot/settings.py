@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from scheduler.timekeeping import WorkdayCalendar, zone
 from storage.i18n import normalize_language
+from storage.timekeeping import WorkdayCalendar, zone
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 

@@ -126,7 +126,7 @@ EXPLICIT_INSTANT = re.compile(
     r"(?P<date>\d{4}-\d{1,2}-\d{1,2})[t ]\s*(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.\d{1,6})?)?"
     r"\s*(?P<offset>z|[+-]\d{2}:?\d{2})"
 )
-# Feishu's date picker sends "2026-11-27 +0800": the day is what was picked, read in the group's zone
+# A platform's date picker may send "2026-11-27 +0800": the day is what was picked, read in the group's zone
 PICKER_DATE = re.compile(r"(?P<date>\d{4}-\d{1,2}-\d{1,2})\s*[+-]\d{2}:?\d{2}")
 DEADLINE_PREFIX = re.compile(r"\A(?:截止到|截止|截至|到|于|在|(?:due|by|before|until|on)\b)\s*")
 DEADLINE_SUFFIX = re.compile(r"\s*(?:之前|以前|前|截止|为止)\Z")

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from cards.actions import ActionId
 from cards.model import Actions, Button, ButtonStyle, Card, CardPayload, Header, Markdown, Note, Tone, mention
 from cards.templates import due_text, t
-from scheduler.timekeeping import format_local
+from storage.timekeeping import format_local
 
 
 @dataclass(frozen=True)

@@ -29,11 +29,11 @@ from cards.model import (
     Tone,
     mention,
 )
-from scheduler.timekeeping import format_local, to_local
 from storage.errors import message as storage_message
 from storage.i18n import Catalog
 from storage.models import Department, Group, Person, Record
 from storage.queries import ItemView, MonthlyReport, RecordFilter, RecordView
+from storage.timekeeping import format_local, to_local
 from storage.types import ItemStatus, RecordStatus
 
 CATALOG = Catalog.load(Path(__file__).with_name("messages.toml"))

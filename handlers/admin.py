@@ -14,12 +14,12 @@ from cards.templates import t
 from handlers import grammar
 from handlers.common import person_for
 from handlers.router import Outcome, Router
-from scheduler.timekeeping import WorkdayCalendar, zone
 from storage.directory import set_department
 from storage.errors import PermissionDenied
 from storage.i18n import normalize_language
 from storage.lifecycle import Actor
 from storage.models import Department, Group, Person
+from storage.timekeeping import WorkdayCalendar, zone
 
 router = Router("admin")
 changes = Router("admin-changes")

@@ -7,9 +7,9 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from bot.outbox import enqueue
 from cards.model import Card, mentions_in_card
 from storage.models import Group, Person
+from storage.outbox import enqueue
 
 
 class Poster:

@@ -12,7 +12,6 @@ with an apology, never a traceback.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,18 +21,18 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from bot.events import ActionEvent, CommandEvent, Event
 from cards import templates
 from handlers.context import Poster, mention_names
+from handlers.events import ActionEvent, CommandEvent, Event
 from handlers.grammar import UsageError, parse_command
 from handlers.router import Outcome, Router
-from scheduler.timekeeping import Clock, zone
-from storage.db import executor_for, unit_of_work
+from storage.db import in_db, unit_of_work
 from storage.directory import ensure_group, ensure_person
 from storage.errors import DomainError
 from storage.i18n import normalize_language
 from storage.lifecycle import Actor
 from storage.models import Group, ProcessedEvent
+from storage.timekeeping import Clock, zone
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +73,7 @@ class Dispatcher:
         self.on_enqueued = on_enqueued
 
     async def feed(self, event: Event) -> DispatchResult:
-        result = await asyncio.get_running_loop().run_in_executor(executor_for(self.engine), self.handle, event)
+        result = await in_db(self.engine, self.handle, event)
         if result.enqueued and self.on_enqueued is not None:
             self.on_enqueued()
         return result

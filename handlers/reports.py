@@ -10,9 +10,9 @@ from sqlmodel import Session
 from cards import templates
 from handlers import grammar
 from handlers.router import Outcome, Router
-from scheduler.timekeeping import local_to_utc, to_local
 from storage.models import Group
 from storage.queries import month_bounds, monthly_report
+from storage.timekeeping import local_to_utc, to_local
 
 router = Router("reports")
 

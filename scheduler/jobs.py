@@ -16,20 +16,39 @@ sandbox's clock).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from bot.outbox import QueuedCard, enqueue_many
 from cards import reminders
 from cards.model import Card
 from cards.reminders import ItemLine
-from scheduler.timekeeping import (
+from storage import lifecycle
+from storage.db import unit_of_work
+from storage.followup import (
+    OpenItem,
+    already_queued,
+    cc_people,
+    departments_by_id,
+    groups_with_open_items,
+    open_items,
+    participants_of,
+    people_by_id,
+    reported_since,
+)
+from storage.i18n import normalize_language
+from storage.models import (
+    CalendarOverride,
+    Group,
+    Record,
+)
+from storage.outbox import QueuedCard, enqueue_many
+from storage.timekeeping import (
     CalendarOverrides,
     WorkdayCalendar,
     add_working_hours,
@@ -37,30 +56,13 @@ from scheduler.timekeeping import (
     to_local,
     zone,
 )
-from storage import lifecycle
-from storage.db import unit_of_work
-from storage.i18n import normalize_language
-from storage.models import (
-    ActionItem,
-    CalendarOverride,
-    CarbonCopy,
-    Department,
-    Group,
-    OutboxMessage,
-    Participant,
-    Person,
-    ProgressUpdate,
-    Record,
-)
-from storage.types import ItemStatus, RecordStatus
+from storage.types import RecordStatus
 
 GRACE = timedelta(hours=6)
 # At most this many messages per job per tick: a burst (10,000 groups all prompted at 17:30) is spread over a few
 # ticks instead of one long one. Platforms deliver ~50 messages a second anyway, so nothing arrives later for it.
 MAX_PER_TICK = 2000
-ACTIVE = (RecordStatus.IN_PROGRESS, RecordStatus.DELAYED)
 HALF_WORKDAY_HOURS = 4.5  # of 09:00–18:00
-CHUNK = 900  # ids per IN (...) list
 
 
 @dataclass(frozen=True)
@@ -137,58 +139,8 @@ class Tick:
         return inserted
 
 
-def chunks(values: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
-def people_by_id(session: Session, ids: Iterable[int]) -> dict[int, Person]:
-    wanted = sorted({i for i in ids if i})
-    found: dict[int, Person] = {}
-    for part in chunks(wanted):
-        found.update({p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(part)))})
-    return found
-
-
-class OpenItem(NamedTuple):
-    """An open item of an active record, as plain columns (no ORM objects: ticks read many)."""
-
-    id: int
-    seq: int
-    record_id: int
-    description: str
-    owner_id: int
-    due_at: datetime
-    group_id: int
-    record_version: int
-    recorder_id: int
-
-    @property
-    def line(self) -> ItemLine:
-        return ItemLine(
-            f"R{self.record_id}-{self.seq}", self.record_id, self.record_version, self.description, self.due_at
-        )
-
-
-def open_items(session: Session, *, group_ids: Sequence[int] | None = None,
-               due_before: datetime | None = None, due_after: datetime | None = None) -> list[OpenItem]:  # fmt: skip
-    """Open items of active records (the scheduler's index: status, due_at)."""
-    query = (
-        select(ActionItem.id, ActionItem.seq, ActionItem.record_id, ActionItem.description, ActionItem.owner_id,
-               ActionItem.due_at, Record.group_id, Record.version, Record.recorder_id)
-        .join(Record, col(Record.id) == ActionItem.record_id)
-        .where(ActionItem.status == ItemStatus.OPEN, col(Record.status).in_(ACTIVE))
-    )  # fmt: skip
-    if due_before is not None:
-        query = query.where(col(ActionItem.due_at) < due_before)
-    if due_after is not None:
-        query = query.where(col(ActionItem.due_at) >= due_after)
-    if group_ids is None:
-        return [OpenItem(*row) for row in session.exec(query)]
-    rows: list[OpenItem] = []
-    for part in chunks(list(group_ids)):
-        rows.extend(OpenItem(*row) for row in session.exec(query.where(col(Record.group_id).in_(part))))
-    return rows
+def line_of(item: OpenItem) -> ItemLine:
+    return ItemLine(f"R{item.record_id}-{item.seq}", item.record_id, item.record_version, item.description, item.due_at)
 
 
 # ---------------------------------------------------------------- the jobs
@@ -196,10 +148,7 @@ def open_items(session: Session, *, group_ids: Sequence[int] | None = None,
 
 def daily_prompt(tick: Tick) -> int:
     """17:30 on workdays: one message per group with open items, @-mentioning owners who have not reported today."""
-    with_items = set(tick.session.exec(
-        select(Record.group_id).join(ActionItem, col(ActionItem.record_id) == Record.id)
-        .where(ActionItem.status == ItemStatus.OPEN, col(Record.status).in_(ACTIVE)).distinct()
-    ))  # fmt: skip
+    with_items = groups_with_open_items(tick.session)
     due = [g for gid in with_items if (g := tick.groups.get(gid)) and tick.at_time_today(g, g.prompt_time)]
     keys = {g.id: f"prompt:{tick.local_day(g).isoformat()}" for g in due}
     full = {g.id: f"{g.platform}:{g.chat_id}:{keys[g.id]}" for g in due}
@@ -221,32 +170,12 @@ def daily_prompt(tick: Tick) -> int:
         for item in sorted(by_group[group.id], key=lambda i: (i.due_at, i.record_id, i.seq)):
             if any(at >= midnight and who == item.owner_id for who, at in reported.get(item.id, ())):
                 done_today.add(item.owner_id)
-            owners[item.owner_id].append(item.line)
+            owners[item.owner_id].append(line_of(item))
         waiting = [(people[o].user_id, lines) for o, lines in owners.items() if o not in done_today]
         card = reminders.daily_prompt(owners=waiting, reported=[people[o].display_name for o in sorted(done_today)],
                                       date=tick.local_day(group).isoformat(), lang=group.lang, zone=group.zone)  # fmt: skip
         tick.post(group, card, keys[group.id], {people[o].user_id: people[o].display_name for o in owners})
     return len(tick.flush())
-
-
-def reported_since(session: Session, item_ids: Sequence[int], since: datetime) -> dict[int, list[tuple[int, datetime]]]:
-    found: dict[int, list[tuple[int, datetime]]] = defaultdict(list)
-    for part in chunks(list(item_ids)):
-        query = select(ProgressUpdate.action_item_id, ProgressUpdate.person_id, ProgressUpdate.created_at).where(
-            col(ProgressUpdate.action_item_id).in_(part), col(ProgressUpdate.created_at) >= since
-        )
-        for item_id, person_id, at in session.exec(query):
-            found[item_id].append((person_id, at))
-    return found
-
-
-def already_queued(session: Session, keys: Sequence[str]) -> set[str]:
-    found: set[str] = set()
-    for part in chunks(list(keys)):
-        found.update(
-            session.exec(select(OutboxMessage.idempotency_key).where(col(OutboxMessage.idempotency_key).in_(part)))
-        )
-    return found
 
 
 def warning_day(due_day: date, days: int, calendar: WorkdayCalendar) -> date:
@@ -277,7 +206,7 @@ def deadline_warning(tick: Tick) -> int:
     )
     for group, item, days_left in candidates:
         owner, recorder = people[item.owner_id], people[item.recorder_id]
-        card = reminders.deadline_warning(item=item.line, owner=owner.user_id, recorder=recorder.user_id,
+        card = reminders.deadline_warning(item=line_of(item), owner=owner.user_id, recorder=recorder.user_id,
                                           days=days_left, lang=group.lang, zone=group.zone)  # fmt: skip
         tick.post(
             group, card, keys[item.id], {owner.user_id: owner.display_name, recorder.user_id: recorder.display_name}
@@ -315,14 +244,14 @@ def overdue_ladder(tick: Tick) -> int:
         department = departments.get(owner.department_id or 0)
         if step == 1:
             leads = [people[department.lead_id].user_id] if department and department.lead_id else []
-            card = reminders.overdue_first(item=item.line, owner=owner.user_id, leads=leads, lang=group.lang,
+            card = reminders.overdue_first(item=line_of(item), owner=owner.user_id, leads=leads, lang=group.lang,
                                            zone=group.zone)  # fmt: skip
         else:
             ids = ([department.director_id] if department and department.director_id else []) + cc.get(
                 item.record_id, []
             )
             leads = [people[i].user_id for i in dict.fromkeys(ids)]
-            card = reminders.overdue_second(item=item.line, owner=owner.user_id, people=leads, days=days,
+            card = reminders.overdue_second(item=line_of(item), owner=owner.user_id, people=leads, days=days,
                                             lang=group.lang, zone=group.zone)  # fmt: skip
         names = {p.user_id: p.display_name for p in people.values()}
         tick.post(group, card, f"overdue{step}:{item.id}:{item.due_at.isoformat()}", names)
@@ -332,46 +261,6 @@ def overdue_ladder(tick: Tick) -> int:
             lifecycle.mark_delayed(session=tick.session, record_id=item.record_id, by=None, now=tick.now,
                                    reason=f"R{item.record_id}-{item.seq} overdue")  # fmt: skip
     return len(inserted)
-
-
-def departments_by_id(session: Session, ids: Iterable[int | None]) -> dict[int, Department]:
-    wanted = sorted({i for i in ids if i})
-    return {d.id: d for d in session.exec(select(Department).where(col(Department.id).in_(wanted)))} if wanted else {}
-
-
-def cc_people(session: Session, record_ids: Sequence[int | None]) -> dict[int, list[int]]:
-    """Each record's cc list as people: the leaders named, and the leads of the departments copied."""
-    found: dict[int, list[int]] = defaultdict(list)
-    wanted = [r for r in record_ids if r]
-    if not wanted:
-        return found
-    rows = session.exec(
-        select(CarbonCopy.record_id, CarbonCopy.person_id, Department.lead_id)
-        .outerjoin(Department, col(Department.id) == CarbonCopy.department_id)
-        .where(col(CarbonCopy.record_id).in_(wanted))
-    )
-    for record_id, person_id, lead_id in rows:
-        if person_id or lead_id:
-            found[record_id].append(person_id or lead_id)
-    return found
-
-
-def participants_of(
-    session: Session, record_ids: Sequence[int], *, unconfirmed_only: bool = False
-) -> dict[int, list[Person]]:
-    found: dict[int, list[Person]] = defaultdict(list)
-    if not record_ids:
-        return found
-    query = (
-        select(Participant.record_id, Person)
-        .join(Person, col(Person.id) == Participant.person_id)
-        .where(col(Participant.record_id).in_(list(record_ids)))
-    )
-    if unconfirmed_only:
-        query = query.where(col(Participant.confirmed_at).is_(None))
-    for record_id, person in session.exec(query.order_by(col(Participant.id))):
-        found[record_id].append(person)
-    return found
 
 
 def meeting_reminder(tick: Tick) -> int:

@@ -7,7 +7,6 @@ PostgreSQL database: every job is query + enqueue under a unique key.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
@@ -16,7 +15,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from scheduler.jobs import run_jobs
-from scheduler.timekeeping import Clock, SystemClock
+from storage.db import in_db
+from storage.timekeeping import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class SchedulerRunner:
     async def tick(self) -> dict[str, int]:
         now = self.clock.now()
         try:
-            counts = await asyncio.to_thread(run_jobs, self.engine, as_of=now, now=now)
+            counts = await in_db(self.engine, run_jobs, self.engine, as_of=now, now=now)
         except Exception:
             log.exception("scheduler tick at %s failed", now.isoformat())
             return {}

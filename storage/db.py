@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -76,3 +80,9 @@ def executor_for(engine: Engine) -> ThreadPoolExecutor:
         workers = 1 if engine.dialect.name == "sqlite" else 8
         executor = _executors[engine] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="db")
     return executor
+
+
+async def in_db(engine: Engine, work: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run synchronous database work from async code: the one way to do it (on ``executor_for(engine)``)."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(executor_for(engine), functools.partial(work, *args, **kwargs))

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from storage.models import CalendarOverride, Department, Group, Person
+from storage.timekeeping import CalendarOverrides, WorkdayCalendar
 
 
 def ensure_group(
@@ -93,3 +94,13 @@ def set_calendar_override(
 
 def calendar_overrides(*, session: Session, workspace: str) -> Iterable[CalendarOverride]:
     return session.exec(select(CalendarOverride).where(CalendarOverride.workspace == workspace))
+
+
+def calendar_for_group(session: Session, group: Group) -> WorkdayCalendar:
+    """A group's workdays: its country's statutory days plus its workspace's overrides."""
+    rows = list(calendar_overrides(session=session, workspace=group.workspace))
+    overrides = CalendarOverrides(
+        extra_holidays=frozenset(row.day for row in rows if not row.is_workday),
+        extra_workdays=frozenset(row.day for row in rows if row.is_workday),
+    )
+    return WorkdayCalendar(group.holiday_country, overrides)

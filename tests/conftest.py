@@ -12,9 +12,9 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from scheduler.timekeeping import ManualClock
 from storage.db import make_engine
 from storage.migrate import upgrade
+from storage.timekeeping import ManualClock
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 POSTGRES_URL = os.environ.get("CLOSELOOP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

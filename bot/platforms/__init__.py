@@ -18,7 +18,7 @@ from bot.inbox import Inbox
 from bot.outbox import Delivered, OutboxSender, OutgoingMessage, RateLimit
 from bot.settings import Settings
 from handlers.dispatcher import Dispatcher
-from scheduler.timekeeping import Clock
+from storage.timekeeping import Clock
 
 
 @dataclass(frozen=True)

@@ -49,9 +49,12 @@ connection = context.config.attributes.get("connection")
 if connection is not None:
     run(connection)
 else:
-    from bot.settings import load_settings
+    import os
+
     from storage.db import make_engine
 
-    with make_engine(load_settings().database_url).connect() as conn:
+    # ``alembic`` run by hand (see README, Contributing): the same variable and default as the bot's settings
+    url = os.environ.get("CLOSELOOP_DATABASE_URL") or "sqlite:///closeloop.db"
+    with make_engine(url).connect() as conn:
         run(conn)
         conn.commit()

@@ -8,12 +8,12 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from bot.events import Chat, CommandEvent, MentionedUser, Sender, event_from_json, event_to_json
 from bot.inbox import Inbox
 from handlers import root_router
 from handlers.dispatcher import Dispatcher
-from scheduler.timekeeping import ManualClock
+from handlers.events import Chat, CommandEvent, MentionedUser, Sender, event_from_json, event_to_json
 from storage.models import InboundEvent, OutboxMessage, ProcessedEvent
+from storage.timekeeping import ManualClock
 
 
 def inbox_for(engine: sa.Engine, clock: ManualClock) -> Inbox:

@@ -11,11 +11,12 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from bot.outbox import Delivered, DeliveryError, OutboxSender, OutgoingMessage, RateLimit, enqueue
+from bot.outbox import Delivered, DeliveryError, OutboxSender, OutgoingMessage, RateLimit
 from cards.model import Card, Header, Markdown
-from scheduler.timekeeping import ManualClock
 from storage.db import unit_of_work
 from storage.models import OutboxMessage
+from storage.outbox import enqueue
+from storage.timekeeping import ManualClock
 from storage.types import OutboxStatus
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from bot.events import ActionEvent, Chat, CommandEvent, MentionedUser, Sender
 from cards.model import CardPayload
 from handlers import root_router
 from handlers.dispatcher import Dispatcher, GroupDefaults
+from handlers.events import ActionEvent, Chat, CommandEvent, MentionedUser, Sender
 from handlers.grammar import RecordNew
 from handlers.router import Outcome, Router
-from scheduler.timekeeping import ManualClock
 from storage.models import Group, OutboxMessage, Person, ProcessedEvent, Record
+from storage.timekeeping import ManualClock
 
 CHAT = Chat(platform="feishu", chat_id="oc_1", workspace="tenant-1", name="订单项目群")
 

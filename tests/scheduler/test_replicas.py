@@ -11,9 +11,9 @@ from sqlmodel import Session, select
 
 from bot.outbox import Delivered, OutboxSender, OutgoingMessage, RateLimit
 from scheduler.jobs import run_jobs
-from scheduler.timekeeping import ManualClock
 from storage.db import make_engine
 from storage.models import AuditEntry, OutboxMessage
+from storage.timekeeping import ManualClock
 from storage.types import AuditAction, OutboxStatus, RecordStatus
 
 from .conftest import build

@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from scheduler.runner import SchedulerRunner
-from scheduler.timekeeping import ManualClock
+from storage.timekeeping import ManualClock
 
 from .conftest import build
 

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import Session
 
-from scheduler.calendars import calendar_for_group
-from scheduler.timekeeping import (
+from storage.directory import calendar_for_group, ensure_group, set_calendar_override
+from storage.timekeeping import (
     CalendarOverrides,
     ManualClock,
     WorkdayCalendar,
@@ -19,7 +19,6 @@ from scheduler.timekeeping import (
     local_today,
     zone,
 )
-from storage.directory import ensure_group, set_calendar_override
 
 CN = WorkdayCalendar("CN")
 

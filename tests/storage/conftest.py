@@ -9,12 +9,12 @@ from decimal import Decimal
 import pytest
 from sqlmodel import Session, select
 
-from scheduler.timekeeping import ManualClock
 from storage import items, lifecycle
 from storage.directory import ensure_group, ensure_person, set_department
 from storage.lifecycle import Actor, ParticipantInput, ResourceInput
 from storage.models import AuditEntry, Record
 from storage.rules import ActionItemInput
+from storage.timekeeping import ManualClock
 from storage.types import AuditAction
 
 

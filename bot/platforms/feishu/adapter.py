@@ -15,14 +15,14 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.events import CommandEvent
 from bot.outbox import Delivered, DeliveryError, OutgoingMessage, RateLimit
 from bot.platforms import Services
 from bot.platforms.feishu import cards
 from bot.platforms.feishu.api import CARD_REFUSED, FeishuClient, FeishuError
 from bot.platforms.feishu.inbound import Rejected, open_request, to_event
 from bot.settings import Settings
-from scheduler.timekeeping import Clock, SystemClock
+from handlers.events import CommandEvent
+from storage.timekeeping import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 

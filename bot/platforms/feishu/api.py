@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 
 from bot.outbox import DeliveryError
-from scheduler.timekeeping import Clock
+from storage.timekeeping import Clock
 
 RATE_LIMITED = {99991400, 230020}
 CARD_REFUSED = {230099}  # "Failed to create card content" (sub-errors such as 11310 and 200800 in msg)

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.events import ActionEvent, Chat, CommandEvent, Event, MentionedUser, Sender
 from bot.platforms.feishu.cards import form_values
 from bot.platforms.feishu.crypto import DecryptError, decrypt, signature_matches
 from cards.model import CardPayload
+from handlers.events import ActionEvent, Chat, CommandEvent, Event, MentionedUser, Sender
 
 REPLAY_WINDOW = timedelta(minutes=5)
 PLATFORM = "feishu"

@@ -8,7 +8,6 @@ keep it on loopback unless explicitly forced.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import uuid
@@ -22,16 +21,16 @@ import sqlalchemy as sa
 from aiohttp import web
 from sqlmodel import Session, col, select
 
-from bot.events import ActionEvent, Chat, CommandEvent, MentionedUser, Sender
 from bot.outbox import Delivered, OutgoingMessage, RateLimit
 from bot.platforms import Services
 from bot.platforms.sandbox import page
 from bot.platforms.sandbox.personas import BY_ID, PERSONAS, WORKSPACE, seed
 from cards.model import Card, CardPayload, collect_form_values
+from handlers.events import ActionEvent, Chat, CommandEvent, MentionedUser, Sender
 from scheduler.jobs import run_jobs
-from scheduler.timekeeping import zone
-from storage.db import unit_of_work
+from storage.db import in_db, unit_of_work
 from storage.models import OutboxMessage
+from storage.timekeeping import zone
 from storage.types import OutboxStatus
 
 NAME = "sandbox"
@@ -145,10 +144,18 @@ class SandboxPlatform:
 
     async def _last_id(self) -> int:
         assert self.services is not None
+        return await in_db(self.services.engine, self._last_id_now)
+
+    def _last_id_now(self) -> int:
+        assert self.services is not None
         with Session(self.services.engine) as session:
             return session.exec(select(sa.func.coalesce(sa.func.max(OutboxMessage.id), 0))).one()
 
     async def _history(self, group: str, *, after: int = 0, limit: int = 200) -> list[dict[str, Any]]:
+        assert self.services is not None
+        return await in_db(self.services.engine, self._history_now, group, after, limit)
+
+    def _history_now(self, group: str, after: int, limit: int) -> list[dict[str, Any]]:
         assert self.services is not None
         with Session(self.services.engine) as session:
             rows = session.exec(
@@ -191,7 +198,9 @@ class SandboxPlatform:
         if instant.tzinfo is None:
             instant = instant.replace(tzinfo=zone(self.services.settings.timezone))
         before = await self._last_id()
-        counts = await asyncio.to_thread(run_jobs, self.services.engine, as_of=instant, now=self.services.clock.now())
+        counts = await in_db(
+            self.services.engine, run_jobs, self.services.engine, as_of=instant, now=self.services.clock.now()
+        )
         await self.services.sender.run_once(platform=NAME)
         return {"jobs": counts, "posted": await self._history(group, after=before)}
 

@@ -42,8 +42,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlmodel import Session, select
 
-from bot.events import ActionEvent, Event
-from bot.outbox import Delivered, DeliveryError, OutgoingMessage, RateLimit, enqueue
+from bot.outbox import Delivered, DeliveryError, OutgoingMessage, RateLimit
 from bot.platforms import Services
 from bot.platforms.slack import blocks
 from bot.platforms.slack.inbound import (
@@ -58,9 +57,11 @@ from bot.platforms.slack.inbound import (
 from bot.settings import Settings
 from cards.model import Card, Form, Repeat, iter_inputs
 from handlers.dispatcher import DispatchResult
-from scheduler.timekeeping import Clock, SystemClock, zone
-from storage.db import executor_for, unit_of_work
+from handlers.events import ActionEvent, Event
+from storage.db import in_db, unit_of_work
 from storage.models import Group, OutboxMessage
+from storage.outbox import enqueue
+from storage.timekeeping import Clock, SystemClock, zone
 
 log = logging.getLogger(__name__)
 COMMAND = re.compile(r"^/(record|action|progress|escalate|report|closeloop)$")
@@ -229,7 +230,7 @@ class SlackPlatform:
 
     async def _db(self, work: Any, *args: Any) -> Any:
         """Database work off the event loop, on the threads every writer shares (one for SQLite)."""
-        return await asyncio.get_running_loop().run_in_executor(executor_for(self._services.engine), work, *args)
+        return await in_db(self._services.engine, work, *args)
 
     async def _zone(self, channel: str) -> Any:
         return await self._db(self._zone_now, channel)

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bot.events import ActionEvent, Chat, CommandEvent, MentionedUser, Sender
 from cards.model import CardPayload
+from handlers.events import ActionEvent, Chat, CommandEvent, MentionedUser, Sender
 
 PLATFORM = "slack"
 COMMANDS = ("/record", "/action", "/progress", "/escalate", "/report", "/closeloop")

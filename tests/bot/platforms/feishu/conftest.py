@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from bot.app import SERVICES, create_app
 from bot.platforms.feishu.adapter import FeishuPlatform
 from bot.settings import load_settings
-from scheduler.timekeeping import ManualClock
+from storage.timekeeping import ManualClock
 
 from .fake_server import FakeFeishu
 

@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from scheduler.timekeeping import ManualClock
+from storage.timekeeping import ManualClock
 
 APP_ID, APP_SECRET, BOT_OPEN_ID = "cli_test", "secret", "ou_bot"
 CARD_LIMIT = 30 * 1024

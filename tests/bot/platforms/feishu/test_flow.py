@@ -10,12 +10,12 @@ import aiohttp
 from sqlmodel import Session, select
 
 from bot.app import PLATFORMS
-from bot.outbox import enqueue
 from bot.platforms.feishu import cards as feishu_cards
 from cards.model import Actions, Button, Card, CardPayload, Header, Markdown
 from scheduler.jobs import run_jobs
 from storage.db import unit_of_work
 from storage.models import ActionItem, OutboxMessage, Participant, Record
+from storage.outbox import enqueue
 from storage.types import OutboxStatus, RecordStatus
 
 from .conftest import BOT, Feishu

@@ -13,8 +13,8 @@ from sqlmodel import Session, select
 
 from bot.app import SERVICES, create_app
 from bot.settings import load_settings
-from scheduler.timekeeping import ManualClock
 from storage.models import Record
+from storage.timekeeping import ManualClock
 
 
 @dataclass

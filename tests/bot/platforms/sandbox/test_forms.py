@@ -7,8 +7,8 @@ import copy
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from scheduler.timekeeping import ManualClock
 from storage.models import FormDraft, Record
+from storage.timekeeping import ManualClock
 from storage.types import RecordStatus
 
 from .conftest import SEED_FORM, SandboxChat, active_record, form_of, inputs_of, start_chat

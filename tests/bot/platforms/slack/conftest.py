@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.app import SERVICES, create_app
 from bot.platforms.slack.adapter import SlackPlatform
 from bot.settings import load_settings
-from scheduler.timekeeping import ManualClock
+from storage.timekeeping import ManualClock
 
 from .fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, SlackSigner
 

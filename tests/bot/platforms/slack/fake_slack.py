@@ -30,7 +30,7 @@ from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from scheduler.timekeeping import ManualClock
+from storage.timekeeping import ManualClock
 
 BOT_TOKEN, SIGNING_SECRET, BOT_USER, TEAM = "xoxb-test-token", "signing-secret-123", "UBOT", "T0ACME"
 APP_TOKEN = "xapp-1-A0CLOSELOOP-1-test"

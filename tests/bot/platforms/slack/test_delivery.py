@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
-from bot.outbox import enqueue
 from cards.model import Card, Header, Markdown
 from storage.db import unit_of_work
 from storage.models import OutboxMessage
+from storage.outbox import enqueue
 from storage.types import OutboxStatus
 
 from .conftest import Slack

@@ -43,7 +43,7 @@ class Event:
     (card callbacks). When False the reply is posted through the outbox, in the
     same transaction as the change.
     ``inline_form``: the platform opens a form as a dialog of its own right away
-    (Slack's modals, from the request's trigger id), so a form comes back in the
+    (a modal opened from the request's trigger), so a form comes back in the
     answer instead of being posted as a message; the reply is still posted.
     """
 
@@ -53,7 +53,7 @@ class Event:
     message_id: str | None = None
     inline_reply: bool = False
     inline_form: bool = False
-    platform_context: dict[str, Any] = field(default_factory=dict)  # e.g. Slack's trigger_id; opaque to the core
+    platform_context: dict[str, Any] = field(default_factory=dict)  # e.g. a modal's trigger; opaque to the core
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,145 @@
+"""The follow-up's queries: what the scheduler's jobs read on every tick.
+
+Plain column rows rather than ORM objects (a tick reads many), and ``IN (...)``
+lists cut into chunks that every backend accepts.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlmodel import Session, col, select
+
+from storage.models import (
+    ActionItem,
+    CarbonCopy,
+    Department,
+    OutboxMessage,
+    Participant,
+    Person,
+    ProgressUpdate,
+    Record,
+)
+from storage.types import ItemStatus, RecordStatus
+
+ACTIVE = (RecordStatus.IN_PROGRESS, RecordStatus.DELAYED)
+CHUNK = 900  # ids per IN (...) list
+
+
+def groups_with_open_items(session: Session) -> set[int]:
+    """Groups that have at least one open item in an active record."""
+    return set(session.exec(
+        select(Record.group_id).join(ActionItem, col(ActionItem.record_id) == Record.id)
+        .where(ActionItem.status == ItemStatus.OPEN, col(Record.status).in_(ACTIVE)).distinct()
+    ))  # fmt: skip
+
+
+def chunks(values: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def people_by_id(session: Session, ids: Iterable[int]) -> dict[int, Person]:
+    wanted = sorted({i for i in ids if i})
+    found: dict[int, Person] = {}
+    for part in chunks(wanted):
+        found.update({p.id: p for p in session.exec(select(Person).where(col(Person.id).in_(part)))})
+    return found
+
+
+class OpenItem(NamedTuple):
+    """An open item of an active record, as plain columns (no ORM objects: ticks read many)."""
+
+    id: int
+    seq: int
+    record_id: int
+    description: str
+    owner_id: int
+    due_at: datetime
+    group_id: int
+    record_version: int
+    recorder_id: int
+
+
+def open_items(session: Session, *, group_ids: Sequence[int] | None = None,
+               due_before: datetime | None = None, due_after: datetime | None = None) -> list[OpenItem]:  # fmt: skip
+    """Open items of active records (the scheduler's index: status, due_at)."""
+    query = (
+        select(ActionItem.id, ActionItem.seq, ActionItem.record_id, ActionItem.description, ActionItem.owner_id,
+               ActionItem.due_at, Record.group_id, Record.version, Record.recorder_id)
+        .join(Record, col(Record.id) == ActionItem.record_id)
+        .where(ActionItem.status == ItemStatus.OPEN, col(Record.status).in_(ACTIVE))
+    )  # fmt: skip
+    if due_before is not None:
+        query = query.where(col(ActionItem.due_at) < due_before)
+    if due_after is not None:
+        query = query.where(col(ActionItem.due_at) >= due_after)
+    if group_ids is None:
+        return [OpenItem(*row) for row in session.exec(query)]
+    rows: list[OpenItem] = []
+    for part in chunks(list(group_ids)):
+        rows.extend(OpenItem(*row) for row in session.exec(query.where(col(Record.group_id).in_(part))))
+    return rows
+
+
+def reported_since(session: Session, item_ids: Sequence[int], since: datetime) -> dict[int, list[tuple[int, datetime]]]:
+    found: dict[int, list[tuple[int, datetime]]] = defaultdict(list)
+    for part in chunks(list(item_ids)):
+        query = select(ProgressUpdate.action_item_id, ProgressUpdate.person_id, ProgressUpdate.created_at).where(
+            col(ProgressUpdate.action_item_id).in_(part), col(ProgressUpdate.created_at) >= since
+        )
+        for item_id, person_id, at in session.exec(query):
+            found[item_id].append((person_id, at))
+    return found
+
+
+def already_queued(session: Session, keys: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for part in chunks(list(keys)):
+        found.update(
+            session.exec(select(OutboxMessage.idempotency_key).where(col(OutboxMessage.idempotency_key).in_(part)))
+        )
+    return found
+
+
+def departments_by_id(session: Session, ids: Iterable[int | None]) -> dict[int, Department]:
+    wanted = sorted({i for i in ids if i})
+    return {d.id: d for d in session.exec(select(Department).where(col(Department.id).in_(wanted)))} if wanted else {}
+
+
+def cc_people(session: Session, record_ids: Sequence[int | None]) -> dict[int, list[int]]:
+    """Each record's cc list as people: the leaders named, and the leads of the departments copied."""
+    found: dict[int, list[int]] = defaultdict(list)
+    wanted = [r for r in record_ids if r]
+    if not wanted:
+        return found
+    rows = session.exec(
+        select(CarbonCopy.record_id, CarbonCopy.person_id, Department.lead_id)
+        .outerjoin(Department, col(Department.id) == CarbonCopy.department_id)
+        .where(col(CarbonCopy.record_id).in_(wanted))
+    )
+    for record_id, person_id, lead_id in rows:
+        if person_id or lead_id:
+            found[record_id].append(person_id or lead_id)
+    return found
+
+
+def participants_of(
+    session: Session, record_ids: Sequence[int], *, unconfirmed_only: bool = False
+) -> dict[int, list[Person]]:
+    found: dict[int, list[Person]] = defaultdict(list)
+    if not record_ids:
+        return found
+    query = (
+        select(Participant.record_id, Person)
+        .join(Person, col(Person.id) == Participant.person_id)
+        .where(col(Participant.record_id).in_(list(record_ids)))
+    )
+    if unconfirmed_only:
+        query = query.where(col(Participant.confirmed_at).is_(None))
+    for record_id, person in session.exec(query.order_by(col(Participant.id))):
+        found[record_id].append(person)
+    return found
