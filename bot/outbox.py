@@ -85,7 +85,7 @@ def to_outgoing(row: OutboxMessage) -> OutgoingMessage:
         key=row.idempotency_key,
         platform=row.platform,
         target=row.target,
-        card=Card.model_validate(payload["card"]),
+        card=Card.load(payload["card"]),
         names=payload.get("names") or {},
         reply_to=payload.get("reply_to"),
         update_of=payload.get("update_of"),

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from cards.actions import ActionId
 from cards.dates import Prefer, WhenParseError, parse_when
+from cards.markup import md
 from cards.model import (
     Button,
     ButtonStyle,
@@ -327,7 +328,7 @@ def refill(card: Card, *, values: Mapping[str, Any], errors: Errors, warnings: E
             element = with_errors(element, errors, warnings, values)
         elements.append(element)
     if errors:
-        elements.insert(0, Markdown(text="**" + t("form.errors_banner", lang, count=len(errors)) + "**"))
+        elements.insert(0, Markdown(text=md("**{}**", t("form.errors_banner", lang, count=len(errors)))))
     return card.model_copy(update={"elements": elements})
 
 

@@ -2,8 +2,8 @@
 
 ``render_card_html`` returns a fragment (``<div class="card">…</div>``) for a
 page that declares UTF-8 and includes ``page_css()``. Everything that comes
-from a card is escaped; the Markdown subset (see ``cards.model``) and mentions
-are the only markup a card's text can produce.
+from a card is escaped; the neutral markup of card text (``cards.markup``:
+mentions, bold, links, bullets) is the only markup it can produce.
 
 Posting works without JavaScript:
 
@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
+from cards.markup import Bold, Line, Link, Mention, Span, Text, parse, parse_inline
 from cards.model import (
     Actions,
     Button,
@@ -35,6 +36,7 @@ from cards.model import (
     Divider,
     Fields,
     Form,
+    LinkButton,
     Markdown,
     MultiSelect,
     Note,
@@ -43,7 +45,6 @@ from cards.model import (
     Repeat,
     Select,
     TextInput,
-    split_mentions,
 )
 
 CSS = """
@@ -66,10 +67,10 @@ CSS = """
 .card .required { color: #dc2626; } .card .hint { color: #6b7280; font-size: .8rem; }
 .card .error { color: #dc2626; font-size: .85rem; } .card .warning { color: #b45309; font-size: .85rem; }
 .card .mention { color: #2563eb; font-weight: 600; } .card form.action { display: inline; }
-.card button { margin: .3rem .3rem 0 0; padding: .35rem .8rem; border-radius: 5px; border: 1px solid #9ca3af;
-  background: #fff; font: inherit; cursor: pointer; }
-.card button.primary { background: #2563eb; border-color: #2563eb; color: #fff; }
-.card button.danger { background: #dc2626; border-color: #dc2626; color: #fff; }
+.card button, .card a.button { display: inline-block; text-decoration: none; color: inherit; margin: .3rem .3rem 0 0;
+  padding: .35rem .8rem; border-radius: 5px; border: 1px solid #9ca3af; background: #fff; font: inherit; cursor: pointer; }
+.card button.primary, .card a.button.primary { background: #2563eb; border-color: #2563eb; color: #fff; }
+.card button.danger, .card a.button.danger { background: #dc2626; border-color: #dc2626; color: #fff; }
 """
 
 ROW = "__row__"  # the row index in a repeating group's template row; the add button replaces it
@@ -92,65 +93,55 @@ def page_css() -> str:
 # ---------------------------------------------------------------- text
 
 
-def text_html(text: str, names: Mapping[str, str]) -> str:
-    """Escaped text with mentions as ``<span class="mention">@name</span>`` (the id when unknown)."""
-    return "".join(
-        escape(part) if isinstance(part, str) else _mention(part.user_id, names) for part in split_mentions(text)
-    )
-
-
 def _mention(user_id: str, names: Mapping[str, str]) -> str:
     return f'<span class="mention">@{escape(names.get(user_id, user_id))}</span>'
 
 
-_BOLD = re.compile(r"\*\*(.+?)\*\*")
-_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s\x00]+)\)")
-_SLOT = re.compile(r"\x00(\d+)\x00")
+def spans_html(spans: Sequence[Span], names: Mapping[str, str]) -> str:
+    out = []
+    for span in spans:
+        if isinstance(span, Text):
+            out.append(escape(span.text))
+        elif isinstance(span, Mention):
+            out.append(_mention(span.user_id, names))
+        elif isinstance(span, Bold):
+            out.append(f"<strong>{spans_html(span.parts, names)}</strong>")
+        elif isinstance(span, Link):
+            label = spans_html(span.label, names)
+            out.append(f'<a href="{escape(span.url)}" rel="noopener noreferrer" target="_blank">{label}</a>')
+    return "".join(out)
 
 
-def inline_html(text: str, names: Mapping[str, str]) -> str:
-    """One line of the Markdown subset: escaped text, mentions, ``**bold**`` and ``[text](https://…)``.
-
-    Mentions become numbered slots first, so bold and links may surround them.
-    """
-    mentions: list[str] = []
-    pieces = []
-    for part in split_mentions(text.replace("\x00", "")):
-        if isinstance(part, str):
-            pieces.append(escape(part))
-        else:
-            pieces.append(f"\x00{len(mentions)}\x00")
-            mentions.append(_mention(part.user_id, names))
-    html = _BOLD.sub(r"<strong>\1</strong>", "".join(pieces))
-    html = _LINK.sub(r'<a href="\2" rel="noopener noreferrer" target="_blank">\1</a>', html)
-    return _SLOT.sub(lambda m: mentions[int(m.group(1))], html)
+def inline_html(markup: str, names: Mapping[str, str]) -> str:
+    """One line of markup: escaped text, mentions, bold and links; line breaks as ``<br>``."""
+    return "<br>".join(spans_html(parse_inline(line), names) for line in markup.split("\n"))
 
 
-def markdown_html(text: str, names: Mapping[str, str]) -> str:
-    """The Markdown subset as blocks: ``- `` lines as a list, other lines as paragraphs with line breaks."""
+def markdown_html(markup: str, names: Mapping[str, str]) -> str:
+    """Markup as blocks: bullet lines as a list, other lines as paragraphs with line breaks."""
     blocks: list[str] = []
-    lines: list[str] = []
-    bullets: list[str] = []
+    paragraph: list[Line] = []
+    bullets: list[Line] = []
 
     def flush() -> None:
-        if lines:
-            blocks.append("<p>" + "<br>".join(lines) + "</p>")
-            lines.clear()
+        if paragraph:
+            blocks.append("<p>" + "<br>".join(spans_html(line.spans, names) for line in paragraph) + "</p>")
+            paragraph.clear()
         if bullets:
-            blocks.append("<ul>" + "".join(f"<li>{b}</li>" for b in bullets) + "</ul>")
+            blocks.append("<ul>" + "".join(f"<li>{spans_html(line.spans, names)}</li>" for line in bullets) + "</ul>")
             bullets.clear()
 
-    for line in text.split("\n"):
-        if line.startswith("- "):
-            if lines:
+    for line in parse(markup):
+        if line.bullet:
+            if paragraph:
                 flush()
-            bullets.append(inline_html(line[2:], names))
-        elif not line.strip():
+            bullets.append(line)
+        elif not line.spans or all(isinstance(s, Text) and not s.text.strip() for s in line.spans):
             flush()
         else:
             if bullets:
                 flush()
-            lines.append(inline_html(line, names))
+            paragraph.append(line)
     flush()
     return "".join(blocks)
 
@@ -192,12 +183,10 @@ class _Renderer:
         parts = [f'<div class="card"{card_id}>']
         if card.header:
             header = card.header
-            subtitle = (
-                f'<div class="subtitle">{text_html(header.subtitle, self.names)}</div>' if header.subtitle else ""
-            )
+            subtitle = f'<div class="subtitle">{escape(header.subtitle)}</div>' if header.subtitle else ""
             parts.append(
                 f'<div class="card-header tone-{escape(header.tone.value)}">'
-                f'<div class="title">{text_html(header.title, self.names)}</div>{subtitle}</div>'
+                f'<div class="title">{escape(header.title)}</div>{subtitle}</div>'
             )
         parts.append('<div class="card-body">')
         parts.extend(self.element(element) for element in card.elements)
@@ -213,13 +202,15 @@ class _Renderer:
             return "<hr>"
         if isinstance(element, Fields):
             rows = "".join(
-                f"<div><dt>{text_html(f.label, self.names)}</dt><dd>{inline_html(f.value, self.names)}</dd></div>"
+                f"<div><dt>{escape(f.label)}</dt><dd>{inline_html(f.value, self.names)}</dd></div>"
                 for f in element.items
             )
             return f'<dl class="fields">{rows}</dl>'
         if isinstance(element, Actions):
             forms = "".join(
-                f'<form method="post" action="{self.action_url}" class="action">'
+                self.link(button)
+                if isinstance(button, LinkButton)
+                else f'<form method="post" action="{self.action_url}" class="action">'
                 f"{self.hidden_inputs(button)}{self.button(button)}</form>"
                 for button in element.buttons
             )
@@ -231,6 +222,12 @@ class _Renderer:
     def hidden_inputs(self, button: Button) -> str:
         fields = {"payload": button.payload.to_token(), **self.hidden}
         return "".join(f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">' for k, v in fields.items())
+
+    def link(self, button: LinkButton) -> str:
+        return (
+            f'<a class="button {escape(button.style.value)}" href="{escape(button.url)}" '
+            f'rel="noopener noreferrer">{escape(button.label)}</a>'
+        )
 
     def button(self, button: Button) -> str:
         confirm = ""

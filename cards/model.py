@@ -6,12 +6,14 @@ the sandbox API returns it). In JSON, fields that are ``None`` are left out.
 
 Text conventions every renderer follows:
 
-- Mentions: ``<@USER_ID>`` (see ``mention``/``split_mentions``); each renderer
-  writes them its own way (a real @ on a platform, ``@name`` in HTML and text).
-- ``Markdown`` text uses a subset every platform can show, and nothing else:
-  ``**bold**``, line breaks, lines starting with ``- `` as bullets, and
-  ``[text](https://url)`` links (http and https only). Renderers escape all
-  other characters, so ``<b>``, ``# title`` or tables show as typed.
+- ``Markdown`` and ``Note`` text and a ``Field``'s value are neutral markup
+  (``cards.markup``: mentions ``<@USER_ID>``, ``**bold**``, links, bullets,
+  backslash escapes). Given as ``Markup`` they are kept; a plain ``str`` is a
+  person's text and is escaped, so it shows exactly as typed. Cards read back
+  from the database (``Card.load``) hold markup already and are kept as stored.
+- Every other text (titles, labels, button texts, options, input values) is
+  plain text, never parsed: renderers only escape it for their output. Markup
+  given there (a catalog sentence) is turned into its plain text.
 
 Forms name their inputs with dotted names: ``topic`` for a plain input,
 ``items.1.owner`` for the field ``owner`` in row 1 of the repeating group
@@ -23,57 +25,43 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     SerializationInfo,
     SerializerFunctionWrapHandler,
     ValidationError,
+    ValidationInfo,
     model_serializer,
     model_validator,
 )
 from pydantic import Field as PydanticField
 
-MENTION_RE = re.compile(r"<@([A-Za-z0-9_.:@\-]{1,128})>")
+from cards.markup import Markup, literal, mentions_in, to_plain
+
+STORED = {"stored": True}  # validation context of a card read back from the database: its text is markup already
+
+
+def _markup_text(value: Any, info: ValidationInfo) -> Any:
+    if isinstance(value, Markup) or not isinstance(value, str) or (info.context or {}).get("stored"):
+        return value
+    return literal(value)
+
+
+def _plain_text(value: Any) -> Any:
+    return to_plain(value) if isinstance(value, Markup) else value
+
+
+MarkupText = Annotated[str, BeforeValidator(_markup_text)]
+PlainText = Annotated[str, BeforeValidator(_plain_text)]
+
 MAX_TOKEN_LENGTH = 1024  # bytes of a payload token; well under every platform's button value limit
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*")  # no dots, no "__": dotted names stay unambiguous
-
-# ---------------------------------------------------------------- mentions
-
-
-def mention(user_id: str) -> str:
-    """The neutral mention token for a user id: ``<@ou_123>``."""
-    return f"<@{user_id}>"
-
-
-@dataclass(frozen=True, slots=True)
-class MentionSpan:
-    user_id: str
-
-
-def split_mentions(text: str) -> list[str | MentionSpan]:
-    """``"请 <@u1> 确认"`` → ``["请 ", MentionSpan("u1"), " 确认"]``."""
-    parts: list[str | MentionSpan] = []
-    position = 0
-    for match in MENTION_RE.finditer(text):
-        if match.start() > position:
-            parts.append(text[position : match.start()])
-        parts.append(MentionSpan(user_id=match.group(1)))
-        position = match.end()
-    if position < len(text):
-        parts.append(text[position:])
-    return parts
-
-
-def render_mentions(text: str, names: Mapping[str, str], *, prefix: str = "@") -> str:
-    """Mentions as ``@name`` (the id when the name is unknown): for plain text."""
-    return MENTION_RE.sub(lambda m: prefix + names.get(m.group(1), m.group(1)), text)
-
 
 # ---------------------------------------------------------------- the model
 
@@ -147,8 +135,8 @@ class CardPayload(_Model):
 
 
 class Header(_Model):
-    title: str
-    subtitle: str | None = None
+    title: PlainText
+    subtitle: PlainText | None = None
     tone: Tone = Tone.NEUTRAL
 
 
@@ -156,12 +144,12 @@ class Markdown(_Model):
     """Text in the module's Markdown subset (bold, line breaks, ``- `` bullets, links)."""
 
     kind: Literal["markdown"] = "markdown"
-    text: str
+    text: MarkupText
 
 
 class Field(_Model):
-    label: str
-    value: str
+    label: PlainText
+    value: MarkupText
 
 
 class Fields(_Model):
@@ -179,22 +167,36 @@ class Note(_Model):
     """A small grey footnote."""
 
     kind: Literal["note"] = "note"
-    text: str
+    text: MarkupText
 
 
 class Button(_Model):
     """``action`` is a short action id (a ``cards.actions.ActionId``); ``confirm`` asks before it is sent."""
 
-    label: str
+    label: PlainText
     action: str
     payload: CardPayload = CardPayload()
     style: ButtonStyle = ButtonStyle.DEFAULT
-    confirm: str | None = None
+    confirm: PlainText | None = None
+
+
+def _web_url(url: str) -> str:
+    if not re.fullmatch(r"https?://[^\s<>\"']+", url):
+        raise ValueError(f"a link button opens an http(s) URL: {url!r}")
+    return url
+
+
+class LinkButton(_Model):
+    """A button that opens a web page (a hosted form, the board, a download) instead of sending an action."""
+
+    label: PlainText
+    url: Annotated[str, AfterValidator(_web_url)]
+    style: ButtonStyle = ButtonStyle.DEFAULT
 
 
 class Actions(_Model):
     kind: Literal["actions"] = "actions"
-    buttons: list[Button]
+    buttons: list[Button | LinkButton]
 
 
 def _plain_name(name: str) -> str:
@@ -208,12 +210,12 @@ InputName = Annotated[str, AfterValidator(_plain_name)]
 
 class _Input(_Model):
     name: InputName
-    label: str
+    label: PlainText
     required: bool = False
-    placeholder: str | None = None
-    hint: str | None = None
-    error: str | None = None  # shown under the input; blocks the submission
-    warning: str | None = None  # shown under the input; does not block
+    placeholder: PlainText | None = None
+    hint: PlainText | None = None
+    error: PlainText | None = None  # shown under the input; blocks the submission
+    warning: PlainText | None = None  # shown under the input; does not block
 
 
 class TextInput(_Input):
@@ -232,7 +234,7 @@ class NumberInput(_Input):
 
 class Option(_Model):
     value: str
-    label: str
+    label: PlainText
 
 
 class Select(_Input):
@@ -281,15 +283,15 @@ class Repeat(_Model):
 
     kind: Literal["repeat"] = "repeat"
     name: InputName
-    label: str
+    label: PlainText
     template: list[FieldInput]
     rows: list[dict[str, RowValue]] = []
     min_rows: int = PydanticField(default=0, ge=0)
     max_rows: int = PydanticField(default=20, ge=1)
-    add_label: str | None = None
-    hint: str | None = None
-    error: str | None = None
-    warning: str | None = None
+    add_label: PlainText | None = None
+    hint: PlainText | None = None
+    error: PlainText | None = None
+    warning: PlainText | None = None
     row_errors: dict[str, str] = {}
     row_warnings: dict[str, str] = {}
 
@@ -308,9 +310,9 @@ Input = Annotated[
 
 
 class Section(_Model):
-    title: str | None = None
+    title: PlainText | None = None
     inputs: list[Input]
-    hint: str | None = None
+    hint: PlainText | None = None
 
 
 class Form(_Model):
@@ -336,6 +338,13 @@ class Card(_Model):
     elements: list[Element] = []
     payload: CardPayload | None = None
     card_id: str | None = None
+
+    @classmethod
+    def load(cls, data: Any) -> Card:
+        """A card read back from storage (the outbox, a draft) or JSON: its text is markup already, kept as stored."""
+        if isinstance(data, str | bytes):
+            return cls.model_validate_json(data, context=STORED)
+        return cls.model_validate(data, context=STORED)
 
 
 def _check_unique(names: Iterable[str]) -> None:
@@ -470,31 +479,18 @@ def _value_update(item: Any, value: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------- text
 
 
-def _texts(card: Card) -> Iterator[str]:
-    if card.header:
-        yield card.header.title
-        if card.header.subtitle:
-            yield card.header.subtitle
+def _markup_texts(card: Card) -> Iterator[str]:
     for element in card.elements:
         if isinstance(element, Markdown | Note):
             yield element.text
         elif isinstance(element, Fields):
             for item in element.items:
-                yield item.label
                 yield item.value
 
 
 def mentions_in_card(card: Card) -> list[str]:
     """Every user id mentioned in the card's text, in order, once."""
-    return list(dict.fromkeys(m.group(1) for text in _texts(card) for m in MENTION_RE.finditer(text)))
-
-
-_BOLD = re.compile(r"\*\*(.+?)\*\*")
-_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
-
-
-def _plain_markdown(text: str) -> str:
-    return _LINK.sub(r"\1 (\2)", _BOLD.sub(r"\1", text))
+    return list(dict.fromkeys(user_id for text in _markup_texts(card) for user_id in mentions_in(text)))
 
 
 def plain_text(
@@ -505,7 +501,8 @@ def plain_text(
     One line per header line, text line, field (``label: value``) and row of
     buttons (``[label]``); a form shows its section titles and its buttons.
     Mentions become ``@name``, or whatever ``mention(user_id)`` makes of them
-    (a platform's own mention syntax in a text message).
+    (a platform's own mention syntax in a text message, which must then escape
+    the text itself: see the platform's renderer).
     """
     lines: list[str] = []
     if card.header:
@@ -514,9 +511,9 @@ def plain_text(
             lines.append(card.header.subtitle)
     for element in card.elements:
         if isinstance(element, Markdown | Note):
-            lines.append(_plain_markdown(element.text))
+            lines.append(to_plain(element.text, names, mention=mention))
         elif isinstance(element, Fields):
-            lines.extend(f"{item.label}: {_plain_markdown(item.value)}" for item in element.items)
+            lines.extend(f"{item.label}: {to_plain(item.value, names, mention=mention)}" for item in element.items)
         elif isinstance(element, Divider):
             lines.append("----")
         elif isinstance(element, Actions):
@@ -525,6 +522,4 @@ def plain_text(
             lines.extend(section.title for section in element.sections if section.title)
             buttons = [element.submit] + ([element.cancel] if element.cancel else [])
             lines.append(" ".join(f"[{button.label}]" for button in buttons))
-    if mention is not None:
-        return MENTION_RE.sub(lambda m: mention(m.group(1)), "\n".join(lines))
-    return render_mentions("\n".join(lines), names or {})
+    return "\n".join(lines)

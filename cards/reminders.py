@@ -8,7 +8,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from cards.actions import ActionId
-from cards.model import Actions, Button, ButtonStyle, Card, CardPayload, Header, Markdown, Note, Tone, mention
+from cards.markup import Markup, md, mention
+from cards.model import Actions, Button, ButtonStyle, Card, CardPayload, Header, Markdown, Note, Tone
 from cards.templates import due_text, t
 from storage.timekeeping import format_local
 
@@ -27,11 +28,11 @@ def daily_prompt(
 ) -> Card:
     """@-mentions the owners still to report; those who reported today are listed by name, not nagged."""
     lines = [
-        t("prompt.owner_line", lang, owner=mention(user_id), items="；".join(
+        t("prompt.owner_line", lang, owner=mention(user_id), items=Markup("；").join(
             t("prompt.item", lang, ref=i.ref, description=i.description, due=due_text(i.due_at, zone)) for i in items))
         for user_id, items in owners
     ]  # fmt: skip
-    elements: list = [Markdown(text="\n".join(f"- {line}" for line in lines))] if lines else []
+    elements: list = [Markdown(text=Markup("\n").join(md("- {}", line) for line in lines))] if lines else []
     if reported:
         elements.append(Markdown(text=t("prompt.reported", lang, names="、".join(reported))))
     records = {i.record_id: i for _, items in owners for i in items}
@@ -44,6 +45,10 @@ def daily_prompt(
     if buttons:
         elements.append(Actions(buttons=buttons))
     return Card(header=Header(title=t("prompt.title", lang, date=date), tone=Tone.INFO), elements=elements)
+
+
+def _mentions(user_ids: Sequence[str]) -> Markup:
+    return Markup(" ").join(mention(u) for u in user_ids)
 
 
 def _progress_button(item: ItemLine, lang: str) -> Actions:
@@ -61,14 +66,14 @@ def deadline_warning(*, item: ItemLine, owner: str, recorder: str, days: int, la
 
 def overdue_first(*, item: ItemLine, owner: str, leads: Sequence[str], lang: str, zone: ZoneInfo) -> Card:
     text = t("overdue1.text", lang, owner=mention(owner), description=item.description, due=due_text(item.due_at, zone),
-             lead=" ".join(mention(u) for u in leads) or mention(owner))  # fmt: skip
+             lead=_mentions(leads) or mention(owner))  # fmt: skip
     return Card(header=Header(title=t("overdue1.title", lang, ref=item.ref), tone=Tone.DANGER),
                 elements=[Markdown(text=text), _progress_button(item, lang)])  # fmt: skip
 
 
 def overdue_second(*, item: ItemLine, owner: str, people: Sequence[str], days: int, lang: str, zone: ZoneInfo) -> Card:
     text = t("overdue2.text", lang, owner=mention(owner), description=item.description, due=due_text(item.due_at, zone),
-             people=" ".join(mention(u) for u in people) or mention(owner))  # fmt: skip
+             people=_mentions(people) or mention(owner))  # fmt: skip
     button = Button(label=t("button.second_meeting", lang), action=ActionId.SECOND_MEETING, style=ButtonStyle.DANGER,
                     payload=CardPayload(record_id=item.record_id, version=item.record_version))  # fmt: skip
     return Card(header=Header(title=t("overdue2.title", lang, ref=item.ref, days=days), tone=Tone.DANGER),
@@ -77,14 +82,14 @@ def overdue_second(*, item: ItemLine, owner: str, people: Sequence[str], days: i
 
 def meeting_reminder(*, ref: str, topic: str, at: datetime, place: str, people: Sequence[str], lang: str,
                      zone: ZoneInfo) -> Card:  # fmt: skip
-    text = t("meeting.text", lang, people=" ".join(mention(u) for u in people), at=format_local(at, zone), place=place)
+    text = t("meeting.text", lang, people=_mentions(people), at=format_local(at, zone), place=place)
     return Card(header=Header(title=t("meeting.title", lang, ref=ref, topic=topic), tone=Tone.INFO),
                 elements=[Markdown(text=text)])  # fmt: skip
 
 
 def confirmation_reminder(*, ref: str, record_id: int, version: int, topic: str, people: Sequence[str],
                           lang: str) -> Card:  # fmt: skip
-    text = t("confirm_reminder.text", lang, people=" ".join(mention(u) for u in people))
+    text = t("confirm_reminder.text", lang, people=_mentions(people))
     button = Button(label=t("button.confirm", lang), action=ActionId.RECORD_CONFIRM, style=ButtonStyle.PRIMARY,
                     payload=CardPayload(record_id=record_id, version=version))  # fmt: skip
     return Card(header=Header(title=t("confirm_reminder.title", lang, ref=ref, topic=topic), tone=Tone.WARNING),

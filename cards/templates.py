@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cards.actions import ActionId
+from cards.markup import Markup, md, mention, to_plain
 from cards.model import (
     Actions,
     Button,
@@ -27,7 +28,6 @@ from cards.model import (
     Markdown,
     Note,
     Tone,
-    mention,
 )
 from storage.errors import message as storage_message
 from storage.i18n import Catalog
@@ -43,8 +43,9 @@ STATUS_TONE = {
 }  # fmt: skip
 
 
-def t(key: str, lang: str, /, **params: Any) -> str:
-    return CATALOG.text(key, lang, **params)
+def t(key: str, lang: str, /, **params: Any) -> Markup:
+    """A catalog sentence as markup; its parameters are escaped unless they are markup themselves."""
+    return md(CATALOG.entry(key, lang), **params)
 
 
 def status_text(status: RecordStatus | ItemStatus, lang: str) -> str:
@@ -56,7 +57,7 @@ def category_text(category: str | None, lang: str) -> str:
     return t(f"category.{category or 'uncategorised'}", lang)
 
 
-def who(person: Person | None, lang: str) -> str:
+def who(person: Person | None, lang: str) -> Markup:
     return mention(person.user_id) if person else t("summary.none", lang)
 
 
@@ -65,9 +66,9 @@ def unique(people: Iterable[Person]) -> list[Person]:
     return list({person.id: person for person in people}.values())
 
 
-def people_text(people: Iterable[Person], lang: str) -> str:
+def people_text(people: Iterable[Person], lang: str) -> Markup:
     mentions = [mention(p.user_id) for p in unique(people)]
-    return " ".join(mentions) if mentions else t("summary.none", lang)
+    return Markup(" ").join(mentions) if mentions else t("summary.none", lang)
 
 
 def due_text(instant: datetime, zone: ZoneInfo) -> str:
@@ -94,7 +95,7 @@ def notice(title: str, text: str, *, tone: Tone = Tone.INFO, buttons: Sequence[B
     return Card(header=Header(title=title, tone=tone), elements=elements)
 
 
-def item_line(view: RecordView, item: ItemView, *, lang: str, zone: ZoneInfo) -> str:
+def item_line(view: RecordView, item: ItemView, *, lang: str, zone: ZoneInfo) -> Markup:
     progress = ""
     if item.last_progress is not None:
         percent = f"{item.last_progress.percent}%" if item.last_progress.percent is not None else ""
@@ -128,18 +129,19 @@ def record_summary(view: RecordView, *, lang: str, zone: ZoneInfo) -> Card:
         )
     elements: list[Any] = [Fields(items=fields)]
     participants = [
-        f"- {p.department.name + ' ' if p.department else ''}{mention(p.person.user_id)}"
-        f"{_authority(p.row.decision_authority, p.row.resource_authority, lang)} · "
-        f"{t('summary.confirmed' if p.row.confirmed_at else 'summary.not_confirmed', lang)}"
+        md("- {}{}{} · {}", p.department.name + " " if p.department else "", mention(p.person.user_id),
+           _authority(p.row.decision_authority, p.row.resource_authority, lang),
+           t("summary.confirmed" if p.row.confirmed_at else "summary.not_confirmed", lang))
         for p in view.participants
-    ]
+    ]  # fmt: skip
+    lines = Markup("\n").join
     sections = [
-        ("summary.participants", "\n".join(participants)),
+        ("summary.participants", lines(participants)),
         ("summary.problem", _problem_text(record)),
-        ("summary.key_points", "\n".join(f"- **{d.name}**：{k.text}" for d, k in view.key_points)),
-        ("summary.items", "\n".join("- " + item_line(view, i, lang=lang, zone=zone) for i in view.items)),
-        ("summary.resources", "\n".join("- " + _resource_line(r, lang) for r in view.resources)),
-        ("summary.cc", people_text(view.cc_people, lang) + "".join(f" {d.name}" for d in view.cc_departments)
+        ("summary.key_points", lines(md("- **{}**：{}", d.name, k.text) for d, k in view.key_points)),
+        ("summary.items", lines(md("- {}", item_line(view, i, lang=lang, zone=zone)) for i in view.items)),
+        ("summary.resources", lines(md("- {}", _resource_line(r, lang)) for r in view.resources)),
+        ("summary.cc", Markup(" ").join([people_text(view.cc_people, lang), *(d.name for d in view.cc_departments)])
          if view.cc_people or view.cc_departments else ""),
         ("summary.notes", record.notes or ""),
         ("summary.next_meeting", format_local(record.next_meeting_at, zone) if record.next_meeting_at else ""),
@@ -147,7 +149,7 @@ def record_summary(view: RecordView, *, lang: str, zone: ZoneInfo) -> Card:
     ]  # fmt: skip
     for key, text in sections:
         if text:
-            elements.append(Markdown(text=f"**{t(key, lang)}**\n{text}"))
+            elements.append(Markdown(text=md("**{}**\n{}", t(key, lang), text)))
     buttons = summary_buttons(record, lang=lang)
     if buttons:
         elements.extend([Divider(), Actions(buttons=buttons)])
@@ -160,25 +162,25 @@ def record_summary(view: RecordView, *, lang: str, zone: ZoneInfo) -> Card:
     )
 
 
-def _problem_text(record: Record) -> str:
-    parts = [record.problem or ""]
+def _problem_text(record: Record) -> Markup:
+    parts = [md("{}", record.problem or "")]
     for name in ("what", "when", "where", "who", "why", "how"):
         value = getattr(record, f"problem_{name}")
         if value:
-            parts.append(f"- {name.capitalize()}: {value}")
+            parts.append(md("- {}: {}", name.capitalize(), value))
     if record.impact:
-        parts.append(f"- Impact: {record.impact}")
+        parts.append(md("- Impact: {}", record.impact))
     if record.root_cause:
-        parts.append(f"- Root cause: {record.root_cause}")
-    return "\n".join(p for p in parts if p)
+        parts.append(md("- Root cause: {}", record.root_cause))
+    return Markup("\n").join(p for p in parts if p)
 
 
-def _authority(decision: bool, resource: bool, lang: str) -> str:
+def _authority(decision: bool, resource: bool, lang: str) -> Markup:
     key = {(True, True): "both", (True, False): "decision", (False, True): "resource"}.get((decision, resource))
-    return f"（{t(f'authority.{key}', lang)}）" if key else ""
+    return md("（{}）", t(f"authority.{key}", lang)) if key else Markup()
 
 
-def _resource_line(view: Any, lang: str) -> str:
+def _resource_line(view: Any, lang: str) -> Markup:
     request = view.request
     amount = f"{request.amount.normalize():f} {request.unit or ''}".strip() if request.amount is not None else ""
     return t(
@@ -248,57 +250,69 @@ def list_card(
     if not records:
         return notice(title, t("list.empty", lang), tone=Tone.NEUTRAL)
     lines = [
-        "- " + t(
+        md("- {}", t(
             "list.line", lang, ref=record.ref, topic=record.topic, status=status_text(record.status, lang),
             open=open_count, next_due=t("list.next_due", lang, due=due_text(next_due, zone)) if next_due else "",
-        )
+        ))
         for record, open_count, next_due in records
     ]  # fmt: skip
-    return Card(header=Header(title=title, tone=Tone.INFO), elements=[Markdown(text="\n".join(lines))])
+    return Card(header=Header(title=title, tone=Tone.INFO), elements=[Markdown(text=Markup("\n").join(lines))])
 
 
 def help_card(commands: Sequence[Any], *, lang: str) -> Card:
     """``commands``: the grammar's command table (usage and description per language)."""
-    lines = [f"- `{spec.usage(lang)}` — {spec.description(lang)}" for spec in commands]
+    lines = [md("- **{}** — {}", Markup(spec.usage(lang)), spec.description(lang)) for spec in commands]  # ours: as is
     return Card(
         header=Header(title=t("help.title", lang), tone=Tone.INFO),
-        elements=[Markdown(text=t("help.intro", lang)), Markdown(text="\n".join(lines))],
+        elements=[Markdown(text=t("help.intro", lang)), Markdown(text=Markup("\n").join(lines))],
     )
 
 
 def export_card(view: RecordView, *, lang: str, zone: ZoneInfo) -> Card:
-    """The record in the template's table layout, as Markdown to paste into a document."""
+    """The record in the template's table layout, as Markdown to paste into a document (people by name)."""
     record = view.record
+    names = {p.user_id: p.display_name or p.user_id for p in _people_of(view)}
+
+    def plain(value: Markup) -> str:
+        return to_plain(value, names)
+
     rows = [
         ("field.topic", record.topic),
         ("summary.meeting", format_local(record.meeting_start, zone) if record.meeting_start else ""),
         ("summary.place", " ".join(filter(None, [record.place, record.meeting_link]))),
         ("summary.participants", "；".join(
             f"{p.department.name if p.department else ''} {p.person.display_name}"
-            f"{_authority(p.row.decision_authority, p.row.resource_authority, lang)}" for p in view.participants)),
-        ("summary.problem", _problem_text(record).replace("\n", "；")),
+            f"{plain(_authority(p.row.decision_authority, p.row.resource_authority, lang))}" for p in view.participants)),
+        ("summary.problem", plain(_problem_text(record)).replace("\n", "；")),
         ("summary.key_points", "；".join(f"{d.name}：{k.text}" for d, k in view.key_points)),
         ("summary.items", "；".join(
             f"{record.ref}-{i.item.seq} {i.item.description}（{i.owner.display_name}，{due_text(i.item.due_at, zone)}，"
             f"{status_text(i.item.status, lang)}）" for i in view.items)),
-        ("summary.resources", "；".join(_resource_line(r, lang) for r in view.resources)),
+        ("summary.resources", "；".join(plain(_resource_line(r, lang)) for r in view.resources)),
         ("summary.status", status_text(record.status, lang)),
         ("summary.verification", record.verification or ""),
         ("summary.notes", record.notes or ""),
         ("summary.recorder", view.recorder.display_name),
         ("summary.cc", "、".join([p.display_name for p in view.cc_people] + [d.name for d in view.cc_departments])),
-        ("summary.category", category_text(record.category, lang)),
+        ("summary.category", plain(category_text(record.category, lang))),
     ]  # fmt: skip
     labels = {"field.topic": storage_message("field.topic").render(lang)}
-    table = ["| | |", "|---|---|"] + [f"| {labels.get(key) or t(key, lang)} | {_cell(value)} |" for key, value in rows]
+    table = [Markup("| | |"), Markup("|---|---|")] + [
+        md("| {} | {} |", labels.get(key) or plain(t(key, lang)), _cell(value)) for key, value in rows
+    ]
     return Card(
-        header=Header(title=t("export.title", lang, ref=record.ref)), elements=[Markdown(text="\n".join(table))]
+        header=Header(title=t("export.title", lang, ref=record.ref)), elements=[Markdown(text=Markup("\n").join(table))]
     )
 
 
-def _cell(value: str) -> str:
-    text = value.replace("|", "\\|").replace("\n", " ")
-    return text.replace("<@", "@") or "—"
+def _people_of(view: RecordView) -> list[Person]:
+    people = [view.recorder, *(p.person for p in view.participants), *(i.owner for i in view.items), *view.cc_people]
+    return people + [r.approver for r in view.resources if r.approver is not None]
+
+
+def _cell(text: str) -> str:
+    """A table cell: one line, no column break."""
+    return (text or "—").replace("|", "/").replace("\n", " ")
 
 
 def report_card(report: MonthlyReport, *, lang: str) -> Card:
@@ -307,13 +321,15 @@ def report_card(report: MonthlyReport, *, lang: str) -> Card:
         "report.summary", lang, opened=report.records_opened, closed=report.records_closed, due=report.items_due,
         on_time=report.items_done_on_time, rate=rate, overdue=report.items_overdue,
     )  # fmt: skip
-    categories = "\n".join(f"- {category_text(c, lang)}：{n}" for c, n in report.by_category.most_common())
-    load = "\n".join(f"- {name}：{n}" for name, n in report.open_items_by_department.most_common())
+    categories = Markup("\n").join(
+        md("- {}：{}", category_text(c, lang), n) for c, n in report.by_category.most_common()
+    )
+    load = Markup("\n").join(md("- {}：{}", name, n) for name, n in report.open_items_by_department.most_common())
     elements: list[Any] = [Markdown(text=summary)]
     if categories:
-        elements.append(Markdown(text=f"**{t('report.categories', lang)}**\n{categories}"))
+        elements.append(Markdown(text=md("**{}**\n{}", t("report.categories", lang), categories)))
     if load:
-        elements.append(Markdown(text=f"**{t('report.departments', lang)}**\n{load}"))
+        elements.append(Markdown(text=md("**{}**\n{}", t("report.departments", lang), load)))
     return Card(header=Header(title=t("report.title", lang, year=report.year, month=report.month), tone=Tone.INFO),
                 elements=elements)  # fmt: skip
 
@@ -322,10 +338,11 @@ def departments_card(rows: Sequence[tuple[Department, Person | None, Person | No
     if not rows:
         return notice(t("dept.title", lang), t("dept.empty", lang), tone=Tone.NEUTRAL)
     lines = [
-        "- " + t("dept.line", lang, name=d.name, lead=who(lead, lang), director=who(director, lang))
+        md("- {}", t("dept.line", lang, name=d.name, lead=who(lead, lang), director=who(director, lang)))
         for d, lead, director in rows
     ]
-    return Card(header=Header(title=t("dept.title", lang), tone=Tone.INFO), elements=[Markdown(text="\n".join(lines))])
+    return Card(header=Header(title=t("dept.title", lang), tone=Tone.INFO),
+                elements=[Markdown(text=Markup("\n").join(lines))])  # fmt: skip
 
 
 def settings_card(group: Group, *, lang: str) -> Card:

@@ -10,7 +10,8 @@ from sqlmodel import Session
 
 from cards import forms, templates
 from cards.actions import ActionId
-from cards.model import CardPayload, Tone, mention
+from cards.markup import mention
+from cards.model import CardPayload, Tone
 from cards.templates import t
 from handlers import grammar
 from handlers.common import leads_of, record_in_group, view_of

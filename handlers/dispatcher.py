@@ -124,7 +124,7 @@ class Dispatcher:
 
     def _route(self, event: Event, data: dict[str, Any]) -> Outcome:
         if isinstance(event, CommandEvent):
-            command = parse_command(event.text)
+            command = parse_command(event.text, {m.user_id: m.display_name or m.user_id for m in event.mentions})
             route = self.router.resolve_command(command)
             if route is None:
                 raise DomainError("command.not_available", command=command.name.value)

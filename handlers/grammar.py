@@ -8,13 +8,15 @@ command, the nearest one) — never anything else, whatever the input.
 Words are matched on a *folded* copy of the text (full-width ASCII such as
 ``／ｒｅｃｏｒｄ　Ｒ１２`` made plain, one character for one), so free text — a
 topic, a verification result, a reason — is cut from the user's original at
-the same offsets and keeps its spacing, punctuation and mentions as typed.
+the same offsets and keeps its spacing and punctuation as typed; a mention in
+free text becomes ``@name`` (a person's text never carries a mention token).
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar, cast
@@ -378,7 +380,8 @@ def mentions_in(text: str) -> list[Mention]:
     return [Mention(m.group(1)) for m in MENTION.finditer(text if isinstance(text, str) else "")]
 
 
-def parse_command(text: str) -> Command:
+def parse_command(text: str, names: Mapping[str, str] | None = None) -> Command:
+    """``names``: display names of the people mentioned, for free text (see ``_Args.text``)."""
     original = text if isinstance(text, str) else ""
     folded = fold(original)
     start = re.match(r"[\s,:;、]*/?", folded).end()  # type: ignore[union-attr]  # matches even "": a lead-in and one slash
@@ -387,7 +390,7 @@ def parse_command(text: str) -> Command:
         raise UsageError(Problem.EMPTY)
     words = [folded[a:b] for a, b in spans]
     name, used = _resolve(words)
-    return PARSERS[name](_Args(name, original, folded, spans[used:]))
+    return PARSERS[name](_Args(name, original, folded, spans[used:], names or {}))
 
 
 def _unglue(folded: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -430,13 +433,17 @@ def _nearest(words: list[str]) -> str | None:
 class _Args:
     """The words after the command; free text is cut from the original at the folded words' offsets."""
 
-    def __init__(self, name: CommandName, original: str, folded: str, spans: list[tuple[int, int]]) -> None:
-        self.name, self.original, self.spans = name, original, spans
+    def __init__(
+        self, name: CommandName, original: str, folded: str, spans: list[tuple[int, int]], names: Mapping[str, str]
+    ) -> None:
+        self.name, self.original, self.spans, self.names = name, original, spans, names
         self.words = [folded[a:b] for a, b in spans]
 
     def text(self, first: int, stop: int | None = None) -> str:
+        """Free text as typed, except that a person @-mentioned in it is written ``@name``: text, not a mention."""
         spans = self.spans[first:stop]
-        return self.original[spans[0][0] : spans[-1][1]] if spans else ""
+        typed = self.original[spans[0][0] : spans[-1][1]] if spans else ""
+        return MENTION.sub(lambda m: "@" + self.names.get(m.group(1), m.group(1)), typed)
 
     def fail(self, key: Problem, **details: str) -> UsageError:
         return UsageError(key, command=self.name, **details)

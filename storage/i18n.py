@@ -38,10 +38,13 @@ class Catalog:
             raw = tomllib.load(fh)
         return cls(path=path, entries={key: dict(value) for key, value in raw.items()})
 
-    def text(self, key: str, lang: str | None = None, /, **params: Any) -> str:
+    def entry(self, key: str, lang: str | None = None, /) -> str:
+        """The sentence's template in ``lang`` (the default language when it lacks one)."""
         entry = self.entries[key]
-        template = entry.get(normalize_language(lang)) or entry[DEFAULT_LANGUAGE]
-        return template.format(**params)
+        return entry.get(normalize_language(lang)) or entry[DEFAULT_LANGUAGE]
+
+    def text(self, key: str, lang: str | None = None, /, **params: Any) -> str:
+        return self.entry(key, lang).format(**params)
 
     def localized(self, key: str) -> Localized:
         return Localized(self.entries[key])

@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 import pytest
 
 from cards.html import render_card_html
+from cards.markup import Markup
 from cards.model import (
     Actions,
     Button,
@@ -20,7 +21,6 @@ from cards.model import (
     Form,
     Header,
     Markdown,
-    MentionSpan,
     MultiSelect,
     Note,
     NumberInput,
@@ -34,7 +34,6 @@ from cards.model import (
     collect_form_values,
     mentions_in_card,
     plain_text,
-    split_mentions,
     with_errors,
 )
 
@@ -58,10 +57,10 @@ FORM = Form(
     cancel=Button(label="保存草稿", action="record.save_draft", payload=PAYLOAD),
 )  # fmt: skip
 CARD = Card(
-    header=Header(title="R12 订单系统数据延迟", subtitle="请 <@lina> 确认", tone=Tone.WARNING),
+    header=Header(title="R12 订单系统数据延迟", subtitle="请确认", tone=Tone.WARNING),
     elements=[
-        Markdown(text="**状态** 进行中\n- <@lina> 负责 R12-1\n- 见 [监控](https://example.com/m)"),
-        Fields(items=[Field(label="记录人", value="<@zhangwei>")]),
+        Markdown(text=Markup("**状态** 进行中\n- <@lina> 负责 R12-1\n- 见 [监控](https://example.com/m)")),
+        Fields(items=[Field(label="记录人", value=Markup("<@zhangwei>"))]),
         Divider(), Note(text="注：每天17:30汇报"),
         Actions(buttons=[Button(label="确认", action="record.confirm", payload=PAYLOAD, confirm="确认无误？")]),
         FORM,
@@ -72,7 +71,7 @@ NAMES = {"lina": "李娜", "zhangwei": "张伟"}
 
 
 def test_a_card_round_trips_through_json_exactly() -> None:
-    assert Card.model_validate_json(CARD.model_dump_json()) == CARD
+    assert Card.load(CARD.model_dump_json()) == CARD
 
 
 def test_the_payload_token_round_trips_and_refuses_garbage() -> None:
@@ -84,7 +83,6 @@ def test_the_payload_token_round_trips_and_refuses_garbage() -> None:
 
 
 def test_mentions_split_and_render() -> None:
-    assert split_mentions("请 <@lina> 确认") == ["请 ", MentionSpan(user_id="lina"), " 确认"]
     assert mentions_in_card(CARD) == ["lina", "zhangwei"]
     text = plain_text(CARD, NAMES)
     assert (

@@ -151,12 +151,13 @@ def test_chinese_words_glued_to_their_argument(text: str, expected: object) -> N
     assert parse_command(text) == expected
 
 
-def test_free_text_keeps_the_users_spacing_punctuation_and_mentions() -> None:
+def test_free_text_keeps_the_users_spacing_and_punctuation_and_names_people_as_text() -> None:
     given = "闭环 R12 监控显示  延迟≤1.5小时，\n<@ou_li> 已确认（Ａ类）"
-    assert parse_command(given) == RecordClose(R12, "监控显示  延迟≤1.5小时，\n<@ou_li> 已确认（Ａ类）")
+    names = {"ou_li": "李娜"}
+    assert parse_command(given, names) == RecordClose(R12, "监控显示  延迟≤1.5小时，\n@李娜 已确认（Ａ类）")
     assert parse_command("/record new  订单　系统 ") == RecordNew("订单　系统")
-    assert parse_command("进度 R12-2 等待 <@ou_li> 审批") == Progress(R12_2, "等待 <@ou_li> 审批", None)
-    assert parse_command("升级 R12 <@ou_li>未回复") == Escalate(R12, "<@ou_li>未回复")
+    assert parse_command("进度 R12-2 等待 <@ou_li> 审批", names) == Progress(R12_2, "等待 @李娜 审批", None)
+    assert parse_command("升级 R12 <@ou_li>未回复") == Escalate(R12, "@ou_li未回复"), "no name known: the id"
 
 
 @pytest.mark.parametrize(("text", "percent", "progress_text"), [

@@ -1,6 +1,13 @@
 """Neutral cards as Feishu card JSON 2.0 (``schema: 2.0``, ``body.elements``).
 
-- Mentions ``<@ou_x>`` become ``<at id=ou_x></at>`` (a real @ that notifies).
+- Card text is neutral markup (``cards.markup``): mentions become
+  ``<at id=ou_x></at>`` (a real @ that notifies), bold ``**…**``, links
+  ``[…](https://…)``. Every piece of text — what people typed, labels, errors —
+  is escaped for Feishu's markdown (HTML entities for ``& < >`` and the
+  markdown punctuation), so ``<at id=all></at>``, ``<font>``, ``**`` or a
+  ``[link](…)`` typed by a person shows as typed and never acts. A text
+  message (the fallback when a card is refused) breaks ``<`` and ``](`` with a
+  zero-width space instead: Feishu's text messages know tags but no entities.
 - Buttons carry ``{"a": action id, "p": payload token}`` in a callback behaviour;
   inside a form they are submit buttons, so the form's values come back with them.
 - Form inputs are named with ``__`` instead of ``.`` (``items__1__owner``): Feishu
@@ -19,6 +26,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from cards.markup import Bold, Link, Mention, Span, Text, parse
 from cards.model import (
     Actions,
     Button,
@@ -28,6 +36,7 @@ from cards.model import (
     Divider,
     Fields,
     Form,
+    LinkButton,
     Markdown,
     MultiSelect,
     Note,
@@ -52,19 +61,59 @@ def text(content: str) -> dict[str, str]:
     return {"tag": "plain_text", "content": content}
 
 
-def lark_md(content: str) -> str:
-    """Our Markdown subset is Feishu markdown already; only mentions change."""
-    return MENTION.sub(lambda m: f"<at id={m.group(1)}></at>", content)
+_MARKDOWN_TEXT = str.maketrans({
+    "&": "&amp;", "<": "&lt;", ">": "&gt;", "*": "&#42;", "_": "&#95;", "~": "&#126;", "`": "&#96;",
+    "[": "&#91;", "]": "&#93;", "|": "&#124;", "\\": "&#92;", "$": "&#36;",
+})  # fmt: skip
+_LINE_START = re.compile(r"^(\s*)([#+\-]|\d+\.)", re.M)
+
+
+def escape(plain: str) -> str:
+    """Plain text for Feishu markdown: shown as written, never as a tag, mention, link or formatting."""
+    escaped = plain.translate(_MARKDOWN_TEXT)
+    return _LINE_START.sub(lambda m: m.group(1) + "".join(f"&#{ord(c)};" for c in m.group(2)), escaped)
+
+
+def _spans(spans: tuple[Span, ...] | list[Span]) -> str:
+    out = []
+    for span in spans:
+        if isinstance(span, Text):
+            out.append(escape(span.text))
+        elif isinstance(span, Mention):
+            # only the people we name; a user id "all" would be @everyone, so it shows as text
+            out.append(escape("@all") if span.user_id == "all" else f"<at id={span.user_id}></at>")
+        elif isinstance(span, Bold):
+            out.append(f"**{_spans(span.parts)}**")
+        elif isinstance(span, Link):
+            out.append(f"[{_spans(span.label)}]({span.url})")
+    return "".join(out)
+
+
+def lark_md(markup: str) -> str:
+    """Neutral markup as Feishu markdown."""
+    return "\n".join(("- " if line.bullet else "") + _spans(line.spans) for line in parse(markup))
 
 
 def text_message(card: Card, names: Mapping[str, str]) -> str:
     """The card as a text message (no buttons, no form), its mentions real: ``<at user_id="ou_x">name</at>``."""
     readable = card.model_copy(update={"elements": [e for e in card.elements if not isinstance(e, Actions | Form)]})
+    marker = "\x00"
 
-    def at(user_id: str) -> str:  # a name cannot close the tag early
-        return f'<at user_id="{user_id}">{names.get(user_id, user_id).replace("<", "").replace(">", "")}</at>'
+    def at(user_id: str) -> str:  # placeholders first, so that the text around them can be defused
+        return f"{marker}{user_id}{marker}"
 
-    return plain_text(readable, mention=at)
+    def tag(match: re.Match[str]) -> str:
+        user_id = match.group(1)
+        name = names.get(user_id, user_id).replace("<", "").replace(">", "")  # inside a tag: cannot open or close one
+        return f"@{name}" if user_id == "all" else f'<at user_id="{user_id}">{name}</at>'
+
+    text = _defuse(plain_text(readable, mention=at).replace(marker + marker, ""))
+    return re.sub(f"{marker}([^{marker}]+){marker}", tag, text)
+
+
+def _defuse(plain: str) -> str:
+    """Plain text for a Feishu text message: no tag can open (``<``) and no link can form (``](``)."""
+    return plain.replace("<", "<\u200b").replace("](", "]\u200b(")
 
 
 def field_name(name: str) -> str:
@@ -77,7 +126,10 @@ def form_values(form_value: Mapping[str, Any]) -> dict[str, Any]:
     return collect_form_values(flat)
 
 
-def button(item: Button, *, in_form: bool = False) -> dict[str, Any]:
+def button(item: Button | LinkButton, *, in_form: bool = False) -> dict[str, Any]:
+    if isinstance(item, LinkButton):  # opens the page in Feishu's browser
+        return {"tag": "button", "text": text(item.label), "type": BUTTON_TYPE[item.style],
+                "behaviors": [{"type": "open_url", "default_url": item.url}]}  # fmt: skip
     rendered: dict[str, Any] = {
         "tag": "button",
         "text": text(item.label),
@@ -95,12 +147,16 @@ def button(item: Button, *, in_form: bool = False) -> dict[str, Any]:
 def _notes(item: Any) -> list[dict[str, Any]]:
     notes = []
     if item.error:
-        notes.append({"tag": "markdown", "content": f"<font color='red'>{item.error}</font>"})
+        notes.append({"tag": "markdown", "content": f"<font color='red'>{escape(item.error)}</font>"})
     if item.warning:
-        notes.append({"tag": "markdown", "content": f"<font color='orange'>{item.warning}</font>"})
+        notes.append({"tag": "markdown", "content": f"<font color='orange'>{escape(item.warning)}</font>"})
     if item.hint:
-        notes.append({"tag": "markdown", "content": f"<font color='grey'>{item.hint}</font>"})
+        notes.append({"tag": "markdown", "content": f"<font color='grey'>{escape(item.hint)}</font>"})
     return notes
+
+
+def _heading(item: Any) -> dict[str, Any]:
+    return {"tag": "markdown", "content": f"**{escape(item.label)}**" + (" " + escape("*") if item.required else "")}
 
 
 def form_input(item: Any, name: str, value: Any = None) -> list[dict[str, Any]]:
@@ -114,8 +170,7 @@ def form_input(item: Any, name: str, value: Any = None) -> list[dict[str, Any]]:
         rendered = {"tag": "picker_datetime" if item.with_time else "date_picker", **common}
         if value and re.fullmatch(r"\d{4}-\d{2}-\d{2}( \d{2}:\d{2})?", str(value)):
             rendered["initial_datetime" if item.with_time else "initial_date"] = str(value)
-        heading = {"tag": "markdown", "content": f"**{item.label}**" + (" *" if item.required else "")}
-        return [heading, rendered, *_notes(item)]
+        return [_heading(item), rendered, *_notes(item)]
     if isinstance(item, TextInput | NumberInput):
         rendered = {"tag": "input", **common, "label": label, "label_position": "top"}
         if isinstance(item, NumberInput):
@@ -127,7 +182,7 @@ def form_input(item: Any, name: str, value: Any = None) -> list[dict[str, Any]]:
         if value not in (None, ""):
             rendered["default_value"] = f"{value:g}" if isinstance(value, float) else str(value)
         return [rendered, *_notes(item)]
-    heading = {"tag": "markdown", "content": f"**{item.label}**" + (" *" if item.required else "")}
+    heading = _heading(item)
     if isinstance(item, Select | MultiSelect):
         options = [{"text": text(o.label), "value": o.value} for o in item.options]
         if isinstance(item, Select):
@@ -154,7 +209,7 @@ def repeat(item: Repeat) -> list[dict[str, Any]]:
     rows = list(item.rows) + [{}] * max(EMPTY_ROWS, item.min_rows - len(item.rows))
     rendered: list[dict[str, Any]] = []
     for index, row in enumerate(rows[: item.max_rows]):
-        rendered.append({"tag": "markdown", "content": f"**{item.label} {index + 1}**"})
+        rendered.append({"tag": "markdown", "content": f"**{escape(item.label)} {index + 1}**"})
         for template in item.template:
             key = f"{index}.{template.name}"
             with_notes = template.model_copy(
@@ -168,9 +223,9 @@ def form(item: Form) -> dict[str, Any]:
     elements: list[dict[str, Any]] = []
     for section in item.sections:
         if section.title:
-            elements.append({"tag": "markdown", "content": f"**{section.title}**"})
+            elements.append({"tag": "markdown", "content": f"**{escape(section.title)}**"})
         if section.hint:
-            elements.append({"tag": "markdown", "content": f"<font color='grey'>{section.hint}</font>"})
+            elements.append({"tag": "markdown", "content": f"<font color='grey'>{escape(section.hint)}</font>"})
         for child in section.inputs:
             elements.extend(repeat(child) if isinstance(child, Repeat) else form_input(child, child.name))
     elements.append(button(item.submit, in_form=True))
@@ -189,7 +244,9 @@ def element(item: Any) -> list[dict[str, Any]]:
     if isinstance(item, Divider):
         return [{"tag": "hr"}]
     if isinstance(item, Fields):
-        return [{"tag": "markdown", "content": "\n".join(f"**{f.label}**：{lark_md(f.value)}" for f in item.items)}]
+        return [
+            {"tag": "markdown", "content": "\n".join(f"**{escape(f.label)}**：{lark_md(f.value)}" for f in item.items)}
+        ]
     if isinstance(item, Actions):
         return [{"tag": "column_set", "columns": [
             {"tag": "column", "width": "auto", "elements": [button(b)]} for b in item.buttons]}]  # fmt: skip

@@ -26,7 +26,7 @@ form.say input[type=text] { flex: 1; padding: .5rem; font-size: 1rem; }
 
 
 def _card(card_json: dict[str, Any], names: dict[str, str], hidden: dict[str, str]) -> str:
-    card = Card.model_validate(card_json)
+    card = Card.load(card_json)
     return render_card_html(card, names={**NAMES, **names}, people=PEOPLE, action_url="/sandbox/act", hidden=hidden)
 
 

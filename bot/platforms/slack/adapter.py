@@ -171,6 +171,9 @@ class SlackPlatform:
     async def _on_action(self, ack: Any, body: dict[str, Any]) -> BoltResponse | None:
         try:
             action = (body.get("actions") or [{}])[0]
+            if str(action.get("action_id") or "").startswith(blocks.LINK + ":"):  # the browser opened the page
+                await ack()
+                return None
             if action.get("action_id") == blocks.OPEN_FORM:
                 await self._open_posted_form(body)
                 await ack()
@@ -278,7 +281,7 @@ class SlackPlatform:
                 return row.payload["card"] if row is not None else None
 
         found = await self._db(posted)
-        card = Card.model_validate(found) if found is not None else None
+        card = Card.load(found) if found is not None else None
         if card is None or _form_of(card) is None or not body.get("trigger_id"):
             raise Malformed("no form behind this button")
         team = (body.get("team") or {}).get("id") or ""

@@ -1,8 +1,11 @@
 """Neutral cards as Slack Block Kit: messages for ``chat.postMessage`` / ``chat.update``, forms as modals.
 
-- Mentions ``<@U123>`` are Slack's own syntax already (a real mention that notifies);
-  our Markdown subset becomes mrkdwn (``**bold**`` → ``*bold*``, ``[label](url)`` →
-  ``<url|label>``) with ``&``, ``<`` and ``>`` escaped everywhere else.
+- Card text is neutral markup (``cards.markup``): mentions become Slack's own
+  ``<@U123>`` (a real mention that notifies), ``**bold**`` → ``*bold*``,
+  ``[label](url)`` → ``<url|label>``; every piece of text (what people typed,
+  labels, the notification ``text`` too) has ``&``, ``<`` and ``>`` escaped, as
+  Slack asks, so ``<!channel>``, ``<!here>``, ``<@U…>`` or ``<url|label>`` typed
+  by a person show as typed.
 - Buttons carry ``{"a": action id, "p": payload token}`` as their value; action ids
   are unique per message (``record.confirm:3``).
 - A card with a form, posted as a message (the ``@bot`` path has no trigger to
@@ -27,10 +30,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
+from cards.markup import Bold, Link, Mention, Span, Text, parse
 from cards.model import (
     Actions,
     Button,
@@ -40,6 +44,7 @@ from cards.model import (
     Divider,
     Fields,
     Form,
+    LinkButton,
     Markdown,
     MultiSelect,
     Note,
@@ -49,36 +54,39 @@ from cards.model import (
     Select,
     TextInput,
     collect_form_values,
-    plain_text,
 )
 
 OPEN_FORM = "form.open"
+LINK = "link"  # action ids of link buttons: nothing to do when they are pressed
 MESSAGE_BLOCKS, VIEW_BLOCKS = 50, 100
 SECTION_TEXT, HEADER_TEXT, BUTTON_TEXT, BUTTON_VALUE, FIELD_TEXT = 3000, 150, 75, 2000, 2000
 MODAL_TEXT, METADATA, OPTIONS, LABEL = 24, 3000, 100, 2000
 EMPTY_ROWS = 4  # blank rows per repeated group, fewer when the view would pass 100 blocks
 STYLE = {ButtonStyle.PRIMARY: "primary", ButtonStyle.DANGER: "danger"}
-_TOKEN = re.compile(r"<@[UW][A-Z0-9]{2,40}>|\*\*(.+?)\*\*|\[([^\]]+)\]\((https?://[^)\s]+)\)")
+SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,40}")
 
 
 def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def mrkdwn(text: str) -> str:
-    """Our Markdown subset as Slack mrkdwn; mentions stay ``<@U…>``, everything else is escaped."""
-    out, position = [], 0
-    for match in _TOKEN.finditer(text):
-        out.append(escape(text[position : match.start()]))
-        if match.group(0).startswith("<@"):
-            out.append(match.group(0))
-        elif match.group(1) is not None:
-            out.append(f"*{escape(match.group(1))}*")
-        else:
-            out.append(f"<{match.group(3)}|{escape(match.group(2))}>")
-        position = match.end()
-    out.append(escape(text[position:]))
+def _spans(spans: Sequence[Span]) -> str:
+    out = []
+    for span in spans:
+        if isinstance(span, Text):
+            out.append(escape(span.text))
+        elif isinstance(span, Mention):  # only Slack's user ids become mentions
+            out.append(f"<@{span.user_id}>" if SLACK_USER.fullmatch(span.user_id) else escape(f"@{span.user_id}"))
+        elif isinstance(span, Bold):
+            out.append(f"*{_spans(span.parts)}*")
+        elif isinstance(span, Link):
+            out.append(f"<{span.url}|{_spans(span.label).replace('|', '/')}>")
     return "".join(out)
+
+
+def mrkdwn(markup: str) -> str:
+    """Neutral markup as Slack mrkdwn (bullets as •)."""
+    return "\n".join(("• " if line.bullet else "") + _spans(line.spans) for line in parse(markup))
 
 
 def _plain(text: str, limit: int) -> dict[str, Any]:
@@ -122,13 +130,19 @@ def button_value(button: Button) -> str:
     return value
 
 
-def _button(button: Button, index: int) -> dict[str, Any]:
+def _button(button: Button | LinkButton, index: int) -> dict[str, Any]:
+    if isinstance(button, LinkButton):  # Slack opens the URL and still sends an action, which is acknowledged only
+        linked: dict[str, Any] = {"type": "button", "text": _plain(button.label, BUTTON_TEXT),
+                                  "action_id": f"{LINK}:{index}", "url": button.url}  # fmt: skip
+        if button.style in STYLE:
+            linked["style"] = STYLE[button.style]
+        return linked
     rendered: dict[str, Any] = {"type": "button", "text": _plain(button.label, BUTTON_TEXT),
                                 "action_id": f"{button.action}:{index}", "value": button_value(button)}  # fmt: skip
     if button.style in STYLE:
         rendered["style"] = STYLE[button.style]
     if button.confirm:
-        rendered["confirm"] = {"title": _plain(button.label, 100), "text": {"type": "mrkdwn", "text": _cut(mrkdwn(button.confirm), 300)},
+        rendered["confirm"] = {"title": _plain(button.label, 100), "text": {"type": "mrkdwn", "text": _cut(escape(button.confirm), 300)},
                                "confirm": _plain("OK", 30), "deny": _plain("✕", 30)}  # fmt: skip
     return rendered
 
@@ -173,7 +187,7 @@ def render_blocks(card: Card) -> list[dict[str, Any]]:
             rendered.append(
                 {
                     "type": "context",
-                    "elements": [{"type": "mrkdwn", "text": _cut(mrkdwn(card.header.subtitle), SECTION_TEXT)}],
+                    "elements": [{"type": "mrkdwn", "text": _cut(escape(card.header.subtitle), SECTION_TEXT)}],
                 }
             )
     for item in card.elements:
@@ -181,9 +195,21 @@ def render_blocks(card: Card) -> list[dict[str, Any]]:
     return rendered
 
 
-def plain(card: Card, names: Mapping[str, str] | None = None) -> str:
-    """The notification text Slack shows where blocks cannot be (and requires beside them)."""
-    return _cut(plain_text(card, mention=lambda user_id: f"<@{user_id}>"), 3000) or " "
+def plain(card: Card) -> str:
+    """The notification text Slack shows where blocks cannot be (and requires beside them), escaped like them.
+
+    Slack reads ``text`` as mrkdwn too, so it is built from the same escaped pieces
+    as the blocks: the card's text lines and titles, mentions as ``<@U…>``.
+    """
+    lines: list[str] = []
+    if card.header:
+        lines.append(escape(card.header.title))
+    for item in card.elements:
+        if isinstance(item, Markdown | Note):
+            lines.append(mrkdwn(item.text))
+        elif isinstance(item, Fields):
+            lines.extend(f"{escape(f.label)}: {mrkdwn(f.value)}" for f in item.items)
+    return _cut("\n".join(lines), 3000) or " "
 
 
 def render_messages(card: Card) -> list[dict[str, Any]]:
@@ -327,7 +353,7 @@ def _form_blocks(form: Form, tz: tzinfo, spare: int) -> list[dict[str, Any]]:
             rendered.append({"type": "header", "text": _plain(section.title, HEADER_TEXT)})
         if section.hint:
             rendered.append(
-                {"type": "context", "elements": [{"type": "mrkdwn", "text": _cut(mrkdwn(section.hint), SECTION_TEXT)}]}
+                {"type": "context", "elements": [{"type": "mrkdwn", "text": _cut(escape(section.hint), SECTION_TEXT)}]}
             )
         for item in section.inputs:
             if isinstance(item, Repeat):

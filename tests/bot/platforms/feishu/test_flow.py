@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 
 from bot.app import PLATFORMS
 from bot.platforms.feishu import cards as feishu_cards
+from cards.markup import Markup
 from cards.model import Actions, Button, Card, CardPayload, Header, Markdown
 from scheduler.jobs import run_jobs
 from storage.db import unit_of_work
@@ -160,7 +161,7 @@ def test_a_card_over_the_size_limit_is_paged_not_rejected() -> None:
     lines = "\n".join(
         f"- R{n} 订单系统数据延迟问题专项沟通 — 进行中，未完成任务 3，最近截止 2026-12-0{n % 9 + 1}" for n in range(900)
     )
-    pages = feishu_cards.render_pages(Card(header=Header(title="记录列表"), elements=[Markdown(text=lines)]))
+    pages = feishu_cards.render_pages(Card(header=Header(title="记录列表"), elements=[Markdown(text=Markup(lines))]))
     assert len(pages) > 1
     assert all(feishu_cards.size(page) <= feishu_cards.MAX_CARD_BYTES for page in pages)
     assert pages[0]["header"]["title"]["content"] == f"记录列表 (1/{len(pages)})"
@@ -191,7 +192,7 @@ async def test_a_slow_feishu_times_out_and_the_message_waits_for_a_retry(feishu:
 
 async def test_a_card_feishu_refuses_arrives_as_text_with_real_mentions(feishu: Feishu) -> None:
     reminder = Card(header=Header(title="截止预警"), elements=[
-        Markdown(text="**R1-1** 优化同步脚本 后天到期，<@ou_li> 请确认进度"),
+        Markdown(text=Markup("**R1-1** 优化同步脚本 后天到期，<@ou_li> 请确认进度")),
         Actions(buttons=[Button(label="汇报进度", action="progress.open", payload=CardPayload(record_id=1))])])  # fmt: skip
     with unit_of_work(feishu.engine) as session:
         enqueue(session, platform="feishu", target="oc_group", card=reminder, key="warning:R1-1",

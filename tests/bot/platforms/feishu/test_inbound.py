@@ -119,7 +119,7 @@ async def test_a_command_addressed_to_the_bot_is_handled_once(feishu: Feishu) ->
         form = queued.payload["card"]
         assert form["header"]["title"] == "新建跨部门沟通记录"
         topic = next(i for s in form["elements"][0]["sections"] for i in s["inputs"] if i["name"] == "topic")
-        assert topic["value"] == "订单系统数据延迟 <@ou_li>", "other mentions become people"
+        assert topic["value"] == "订单系统数据延迟 @李娜", "a person mentioned in free text is written by name"
         assert {p.user_id for p in session.exec(select(Person))} == {"ou_zhang", "ou_li"}
 
 

@@ -15,6 +15,7 @@ from bot.platforms.slack import blocks
 from bot.platforms.slack.inbound import button_value
 from cards.dates import parse_when
 from cards.forms import record_form
+from cards.markup import Markup
 from cards.model import (
     Actions,
     Button,
@@ -56,7 +57,7 @@ def test_markdown_becomes_mrkdwn_with_real_mentions_and_everything_else_escaped(
 def test_a_card_renders_as_valid_blocks_and_its_buttons_come_back() -> None:
     payload = CardPayload(record_id=12, version=3)
     card = Card(header=Header(title="R12 订单延迟", subtitle="进行中"), elements=[
-        Markdown(text="**截止** 11月27日，<@U0LI> 负责"), Note(text="每天 17:30 提醒"),
+        Markdown(text=Markup("**截止** 11月27日，<@U0LI> 负责")), Note(text="每天 17:30 提醒"),
         Fields(items=[Field(label=f"字段{n}", value=f"值 {n}") for n in range(12)]),
         Actions(buttons=[Button(label="确认无误", action="record.confirm", payload=payload, style=ButtonStyle.PRIMARY),
                          Button(label="升级", action="record.escalate", payload=payload, style=ButtonStyle.DANGER,
@@ -86,8 +87,8 @@ def test_a_card_renders_as_valid_blocks_and_its_buttons_come_back() -> None:
 
 def test_a_long_card_is_paged_into_valid_messages_and_nothing_is_lost() -> None:
     lines = [f"- R{n} 订单系统数据延迟问题专项沟通 — 进行中，最近截止 2026-12-0{n % 9 + 1}" for n in range(600)]
-    elements = [Markdown(text="\n".join(lines[n : n + 10])) for n in range(0, 600, 10)]
-    card = Card(header=Header(title="记录列表"), elements=[*elements, Markdown(text="\n".join(lines))])
+    elements = [Markdown(text=Markup("\n".join(lines[n : n + 10]))) for n in range(0, 600, 10)]
+    card = Card(header=Header(title="记录列表"), elements=[*elements, Markdown(text=Markup("\n".join(lines)))])
     messages = blocks.render_messages(card)
     assert len(messages) >= 2
     for message in messages:

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
+from cards.markup import md
 from cards.model import Card, Header, Markdown
 from storage.db import unit_of_work
 from storage.models import OutboxMessage
@@ -16,7 +17,7 @@ from .conftest import Slack
 
 
 def queue(slack: Slack, key: str, *, channel: str = "C0GROUP", update_of: str | None = None, text: str = "hi") -> None:
-    card = Card(header=Header(title="截止预警"), elements=[Markdown(text=f"{text} <@U0LI>")])
+    card = Card(header=Header(title="截止预警"), elements=[Markdown(text=md("{} <@U0LI>", text))])
     with unit_of_work(slack.engine) as session:
         enqueue(
             session, platform="slack", target=channel, card=card, key=key, now=slack.clock.now(), update_of=update_of
