@@ -53,20 +53,25 @@ def free_port() -> int:
 def serve_bot(port: int, directory: str) -> None:
     from aiohttp import web
 
-    from bot.app import PLATFORMS, create_app
+    from bot.app import create_app
+    from bot.platforms.feishu.adapter import FeishuPlatform
+    from bot.platforms.feishu.settings import FeishuSettings
     from bot.settings import load_settings
     from storage.db import make_engine
     from storage.migrate import upgrade
 
     settings = load_settings(
-        _env_file=None, CLOSELOOP_DATABASE_URL=f"sqlite:///{directory}/bench.db", FEISHU_APP_ID="cli_bench",
-        FEISHU_APP_SECRET="s", FEISHU_VERIFICATION_TOKEN=TOKEN, FEISHU_ENCRYPT_KEY=ENCRYPT_KEY,
-        FEISHU_API_BASE="http://127.0.0.1:9", CLOSELOOP_SCHEDULER="0",
-    )  # fmt: skip
+        _env_file=None, CLOSELOOP_DATABASE_URL=f"sqlite:///{directory}/bench.db", CLOSELOOP_SCHEDULER="0"
+    )
+    feishu = FeishuPlatform(FeishuSettings(
+        _env_file=None, FEISHU_APP_ID="cli_bench", FEISHU_APP_SECRET="s", FEISHU_VERIFICATION_TOKEN=TOKEN,
+        FEISHU_ENCRYPT_KEY=ENCRYPT_KEY, FEISHU_API_BASE="http://127.0.0.1:9",
+    ))  # fmt: skip
+    feishu._bot_open_id = "ou_bot"  # there is no Feishu API to ask here
     engine = make_engine(settings.database_url)
     upgrade(engine)
-    app = create_app(settings, engine=engine, run_sender=False)  # the inbox worker runs, as in ``closeloop serve``
-    app[PLATFORMS][0].bot_open_id = "ou_bot"  # there is no Feishu API to ask here
+    # the inbox worker runs, as in ``closeloop serve``
+    app = create_app(settings, engine=engine, platforms=[feishu], run_sender=False)
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 

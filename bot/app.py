@@ -14,7 +14,9 @@ from aiohttp import web
 
 from bot.inbox import Inbox
 from bot.outbox import OutboxSender
-from bot.platforms import Platform, Services, load_platforms
+from bot.platforms import load_platforms
+from bot.platforms.contract import Platform
+from bot.platforms.gateway import Gateway
 from bot.settings import Settings
 from handlers import root_router
 from handlers.dispatcher import Dispatcher, GroupDefaults
@@ -23,7 +25,7 @@ from storage.db import make_engine
 from storage.timekeeping import Clock, SystemClock
 
 log = logging.getLogger(__name__)
-SERVICES = web.AppKey("services", Services)
+GATEWAY = web.AppKey("gateway", Gateway)
 PLATFORMS = web.AppKey("platforms", list)
 
 
@@ -43,19 +45,19 @@ def create_app(
     chosen = list(platforms) if platforms is not None else load_platforms(settings)
     sender = OutboxSender(engine, {p.name: p for p in chosen}, clock)
     defaults = GroupDefaults(settings.timezone, settings.language, settings.holiday_country, settings.admin_ids)
+    capabilities = {p.name: p.capabilities for p in chosen}
     dispatcher = Dispatcher(engine=engine, clock=clock, router=root_router(), defaults=defaults,
-                            on_enqueued=sender.wake.set)  # fmt: skip
+                            on_enqueued=sender.wake.set, capabilities=capabilities)  # fmt: skip
     inbox = Inbox(engine, dispatcher, clock)
-    services = Services(
-        settings=settings, engine=engine, clock=clock, dispatcher=dispatcher, sender=sender, inbox=inbox
-    )
+    gateway = Gateway(engine=engine, clock=clock, dispatcher=dispatcher, inbox=inbox, sender=sender,
+                      capabilities=capabilities, default_zone=settings.timezone)  # fmt: skip
     app = web.Application()
-    app[SERVICES] = services
+    app[GATEWAY] = gateway
     app[PLATFORMS] = chosen
     app.on_startup.append(_latency_first)
     app.router.add_get("/healthz", healthz)
     for platform in chosen:
-        platform.mount(app, services)
+        platform.mount(app, gateway)
     if run_sender:
         app.cleanup_ctx.append(_outbox_worker)
     if run_inbox:
@@ -87,7 +89,7 @@ async def _latency_first(_app: web.Application) -> None:
 
 async def _outbox_worker(app: web.Application) -> AsyncIterator[None]:
     stop = asyncio.Event()
-    task = asyncio.create_task(app[SERVICES].sender.run(stop))
+    task = asyncio.create_task(app[GATEWAY].sender.run(stop))
     yield
     stop.set()
     with contextlib.suppress(asyncio.CancelledError):
@@ -96,7 +98,7 @@ async def _outbox_worker(app: web.Application) -> AsyncIterator[None]:
 
 async def _inbox_worker(app: web.Application) -> AsyncIterator[None]:
     stop = asyncio.Event()
-    task = asyncio.create_task(app[SERVICES].inbox.run(stop))
+    task = asyncio.create_task(app[GATEWAY].inbox.run(stop))
     yield
     stop.set()
     with contextlib.suppress(asyncio.CancelledError):
@@ -118,9 +120,9 @@ async def _close_platforms(app: web.Application) -> None:
 
 async def healthz(request: web.Request) -> web.Response:
     """Liveness and database reachability, for the load balancer."""
-    services = request.app[SERVICES]
+    gateway = request.app[GATEWAY]
     try:
-        with services.engine.connect() as connection:
+        with gateway.engine.connect() as connection:
             connection.execute(sa.text("SELECT 1"))
     except sa.exc.SQLAlchemyError as exc:
         log.warning("health check: database unreachable: %s", exc)

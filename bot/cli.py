@@ -27,9 +27,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides["CLOSELOOP_PORT"] = args.port
     try:
         settings = load_settings(**overrides)
+        from bot.platforms import enabled_packages
+
+        enabled = enabled_packages(settings)  # every platform's own settings checked, for every command
     except ConfigError as exc:
         print(f"closeloop: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    args.platforms = [package.name for package, _ in enabled]
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if settings.log_level != "DEBUG":
         logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -136,7 +140,11 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     engine = make_engine(settings.database_url)
     upgrade(engine)
-    app = create_app(settings, engine=engine)
+    try:
+        app = create_app(settings, engine=engine)
+    except ConfigError as exc:  # a platform whose credentials are set but which cannot start
+        print(f"closeloop: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     platforms = ", ".join(platform.name for platform in app[PLATFORMS]) or "none"
     print(f"closeloop: serving on http://{settings.host}:{settings.port}  (platforms: {platforms})", flush=True)
     web.run_app(app, host=settings.host, port=settings.port, print=None)
@@ -160,7 +168,9 @@ def run_check_config(settings: Settings, args: argparse.Namespace) -> int:
     print(f"  database:  {make_url(settings.database_url).render_as_string(hide_password=True)}")
     print(f"  listen:    {settings.host}:{settings.port}")
     print(f"  time zone: {settings.timezone}   language: {settings.language}   holidays: {settings.holiday_country}")
-    print(f"  platforms: {', '.join(settings.enabled_platforms) or 'none (local sandbox)'}")
+    real = [name for name in args.platforms if name != "sandbox"]
+    sandbox = " + the local sandbox" if "sandbox" in args.platforms else ""
+    print(f"  platforms: {', '.join(real) + sandbox if real else 'none (local sandbox)' if sandbox else 'none'}")
     return 0
 
 

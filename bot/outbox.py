@@ -27,20 +27,13 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from cards.model import Card
+from handlers.capabilities import RateLimit
 from storage.db import in_db
 from storage.models import OutboxMessage
 from storage.timekeeping import Clock
 from storage.types import OutboxStatus
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    """What a platform allows: messages per second to one chat, and for the whole app."""
-
-    per_target: float
-    per_app: float
 
 
 @dataclass(frozen=True)
@@ -55,6 +48,7 @@ class OutgoingMessage:
     names: Mapping[str, str] = field(default_factory=dict)
     reply_to: str | None = None  # a platform message id to answer in thread
     update_of: str | None = None  # a platform message id whose card this replaces
+    visible_to: str | None = None  # only this user sees it (the platform's ephemeral or direct message)
 
 
 @dataclass(frozen=True)
@@ -89,6 +83,7 @@ def to_outgoing(row: OutboxMessage) -> OutgoingMessage:
         names=payload.get("names") or {},
         reply_to=payload.get("reply_to"),
         update_of=payload.get("update_of"),
+        visible_to=payload.get("visible_to"),
     )
 
 

@@ -19,18 +19,25 @@ class Poster:
     key unique within the group (``record:12:activated``).
     """
 
-    def __init__(self, session: Session, group: Group, now: datetime, *, event_id: str | None = None) -> None:
+    def __init__(
+        self, session: Session, group: Group, now: datetime, *, event_id: str | None = None, lang: str = "zh-CN"
+    ) -> None:
         self.session = session
         self.group = group
         self.now = now
         self.event_id = event_id
+        self.lang = lang
         self.count = 0
 
-    def post(self, card: Card, *, key: str, reply_to: str | None = None, update_of: str | None = None) -> bool:
+    def post(
+        self, card: Card, *, key: str, reply_to: str | None = None, update_of: str | None = None,
+        visible_to: str | None = None,
+    ) -> bool:  # fmt: skip
         inserted = enqueue(
             self.session, platform=self.group.platform, target=self.group.chat_id, card=card,
             key=f"{self.group.platform}:{self.group.chat_id}:{key}", now=self.now,
             names=mention_names(self.session, self.group.platform, [card]), reply_to=reply_to, update_of=update_of,
+            visible_to=visible_to,
         )  # fmt: skip
         self.count += int(inserted)
         return inserted

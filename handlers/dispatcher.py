@@ -4,8 +4,12 @@ In order, inside one transaction:
 1. drop redeliveries (the platform's event id, stored once in ``processed_events``);
 2. load or create the group and the sender (and everyone @-mentioned);
 3. parse the command or look up the card action, and run the matched route;
-4. a reply the platform cannot take inline goes to the outbox in the same commit.
-A domain error or a usage error rolls everything back and answers with one clear
+4. answer as the platform can (``Answering``, from its declared capabilities):
+   what its answer to this kind of event can show goes back to the adapter, the
+   rest goes to the outbox in the same commit.
+A domain error or a usage error rolls everything back and answers the person
+who acted — a toast, an ephemeral or direct message, or (on a platform with
+none of those) a message in the group addressed to them — with one clear
 sentence in the group's language; an unexpected error is logged and answered
 with an apology, never a traceback.
 """
@@ -13,7 +17,7 @@ with an apology, never a traceback.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +26,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from cards import templates
+from cards.markup import md, mention
+from cards.model import Form
+from handlers.capabilities import MINIMAL, Capabilities, Private, Respond
 from handlers.context import Poster, mention_names
 from handlers.events import ActionEvent, CommandEvent, Event
 from handlers.grammar import UsageError, parse_command
@@ -49,11 +56,63 @@ class GroupDefaults:
 
 @dataclass
 class DispatchResult:
+    """What the adapter shows in its answer to the event (only what the platform's answer can carry)."""
+
     outcome: Outcome
     lang: str = "zh-CN"
     names: dict[str, str] = field(default_factory=dict)
     duplicate: bool = False
     enqueued: int = 0
+    zone: str = "Asia/Shanghai"  # the group's time zone, for renderers that show dates in pickers
+
+
+@dataclass(frozen=True)
+class Answering:
+    """How to answer one event, decided from the platform's capabilities and the event's source."""
+
+    capabilities: Capabilities
+    event: Event
+
+    @property
+    def respond(self) -> Respond:
+        return self.capabilities.answers(self.event.source)
+
+    def split(self, outcome: Outcome, poster: Poster) -> Outcome:
+        """Queue what the answer cannot show; return what it can."""
+        event, respond, answer = self.event, self.respond, Outcome(extra=outcome.extra)
+        if outcome.reply is not None:
+            poster.post(outcome.reply, key=f"event:{event.event_id}:reply:0", reply_to=event.message_id)
+        if outcome.form is not None:
+            if Respond.FORM in respond:
+                answer.form = outcome.form
+            else:
+                poster.post(outcome.form, key=f"event:{event.event_id}:reply:1", reply_to=event.message_id)
+        if outcome.update is not None:
+            again = any(isinstance(e, Form) for e in outcome.update.elements)
+            if Respond.UPDATE in respond or (again and Respond.FORM in respond):
+                answer.update = outcome.update
+            elif event.message_id and self.capabilities.message_update:
+                poster.post(outcome.update, key=f"event:{event.event_id}:update", update_of=event.message_id)
+            # else: there is no card to replace (a dialog opened by a command); what matters was posted
+        if outcome.toast:
+            self.notify(outcome.toast, poster, answer, key="toast", lang=poster.lang)
+        return answer
+
+    def notify(self, text: str, poster: Poster, answer: Outcome, *, key: str, lang: str, error: bool = False) -> None:
+        """A notice for the person who acted: in the answer, privately, or addressed to them in the group."""
+        if Respond.TOAST in self.respond:
+            answer.toast = text
+            return
+        sender = self.event.sender.user_id
+        private = self.capabilities.private is not Private.NONE
+        body = text if private else md("{} {}", mention(sender), text)
+        card = (
+            templates.error_card(body, lang=lang)
+            if error
+            else templates.notice(templates.t("notice.title", lang), body)
+        )
+        poster.post(card, key=f"event:{self.event.event_id}:{key}", reply_to=self.event.message_id,
+                    visible_to=sender if private else None)  # fmt: skip
 
 
 class Dispatcher:
@@ -65,12 +124,17 @@ class Dispatcher:
         router: Router,
         defaults: GroupDefaults | None = None,
         on_enqueued: Callable[[], None] | None = None,
+        capabilities: Mapping[str, Capabilities] | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
         self.router = router
         self.defaults = defaults or GroupDefaults()
         self.on_enqueued = on_enqueued
+        self.capabilities = dict(capabilities or {})
+
+    def answering(self, event: Event) -> Answering:
+        return Answering(self.capabilities.get(event.chat.platform, MINIMAL), event)
 
     async def feed(self, event: Event) -> DispatchResult:
         result = await in_db(self.engine, self.handle, event)
@@ -112,7 +176,7 @@ class Dispatcher:
         lang = normalize_language(group.language)
         return {
             "event": event, "session": session, "group": group, "person": person, "actor": actor, "lang": lang,
-            "now": now, "zone": zone(group.timezone), "out": Poster(session, group, now, event_id=event.event_id),
+            "now": now, "zone": zone(group.timezone), "out": Poster(session, group, now, event_id=event.event_id, lang=lang),
         }  # fmt: skip
 
     def _group(self, session: Session, event: Event, now: Any) -> Group:
@@ -138,35 +202,25 @@ class Dispatcher:
 
     def _finish(self, session: Session, event: Event, data: dict[str, Any], outcome: Outcome) -> DispatchResult:
         poster: Poster = data["out"]
-        if not event.inline_reply:
-            posted = (outcome.reply,) if event.inline_form else (outcome.reply, outcome.form)
-            for index, card in enumerate(c for c in posted if c is not None):
-                poster.post(card, key=f"event:{event.event_id}:reply:{index}", reply_to=event.message_id)
-            form = outcome.form if event.inline_form else None
-            outcome = Outcome(form=form, update=outcome.update, toast=outcome.toast, extra=outcome.extra)
-        cards = [c for c in (outcome.reply, outcome.form, outcome.update) if c is not None]
+        answer = self.answering(event).split(outcome, poster)
+        cards = [c for c in (answer.reply, answer.form, answer.update) if c is not None]
         return DispatchResult(
-            outcome, lang=data["lang"], names=mention_names(session, data["group"].platform, cards),
-            enqueued=poster.count,
+            answer, lang=data["lang"], names=mention_names(session, data["group"].platform, cards),
+            enqueued=poster.count, zone=data["group"].timezone,
         )  # fmt: skip
 
     def _answer_error(self, event: Event, now: Any, error: DomainError | UsageError | None) -> DispatchResult:
-        """A fresh transaction after the rollback: remember the event and say what went wrong."""
+        """A fresh transaction after the rollback: remember the event and tell the person what went wrong."""
         with unit_of_work(self.engine) as session:
             group = self._group(session, event, now)
             lang = normalize_language(group.language)
-            text = error.message(lang) if error else None
-            card = templates.error_card(text, lang=lang)
-            enqueued = 0
             if error is not None and not _first_delivery(session, event, now):
                 return DispatchResult(Outcome(), lang=lang, duplicate=True)
-            if not event.inline_reply:
-                poster = Poster(session, group, now, event_id=event.event_id)
-                poster.post(card, key=f"event:{event.event_id}:error", reply_to=event.message_id)
-                enqueued = poster.count
-            toast = text or templates.t("error.internal", lang)
-            outcome = Outcome(reply=card, toast=toast) if event.inline_reply else Outcome(toast=toast)
-            return DispatchResult(outcome, lang=lang, enqueued=enqueued)
+            text = error.message(lang) if error else templates.t("error.internal", lang)
+            poster = Poster(session, group, now, event_id=event.event_id, lang=lang)
+            answer = Outcome()
+            self.answering(event).notify(text, poster, answer, key="error", lang=lang, error=True)
+            return DispatchResult(answer, lang=lang, enqueued=poster.count, zone=group.timezone)
 
 
 def _first_delivery(session: Session, event: Event, now: Any) -> bool:

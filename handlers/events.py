@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cards.model import CardPayload
+from handlers.capabilities import Source
 
 
 @dataclass(frozen=True)
@@ -39,21 +40,18 @@ class MentionedUser:
 class Event:
     """Common to all events. ``event_id`` is the platform's id, used to drop redeliveries.
 
-    ``inline_reply``: the platform can put the handler's reply in its HTTP response
-    (card callbacks). When False the reply is posted through the outbox, in the
-    same transaction as the change.
-    ``inline_form``: the platform opens a form as a dialog of its own right away
-    (a modal opened from the request's trigger), so a form comes back in the
-    answer instead of being posted as a message; the reply is still posted.
+    ``source`` says how the event came (a slash command, ``@bot`` text, a button,
+    a dialog, a web form); what the platform can answer to each is declared in its
+    capabilities (``handlers.capabilities``), and the core decides from those.
+    ``message_id`` is the platform's handle of the message the event is about: the
+    command to reply to in thread, or the card whose button was pressed.
     """
 
     event_id: str
     chat: Chat
     sender: Sender
     message_id: str | None = None
-    inline_reply: bool = False
-    inline_form: bool = False
-    platform_context: dict[str, Any] = field(default_factory=dict)  # e.g. a modal's trigger; opaque to the core
+    source: Source = Source.MESSAGE
 
 
 @dataclass(frozen=True)
@@ -66,8 +64,9 @@ class CommandEvent(Event):
 
 @dataclass(frozen=True)
 class ActionEvent(Event):
-    """A button press or a form submission on a card the bot posted."""
+    """A button press or a form submission on a card the bot posted (or on a hosted web form)."""
 
+    source: Source = Source.BUTTON
     action: str = ""
     payload: CardPayload = field(default_factory=CardPayload)
     form: dict[str, Any] = field(default_factory=dict)
@@ -81,9 +80,7 @@ def event_to_json(event: Event) -> dict[str, Any]:
         "chat": dict(vars(event.chat)),  # flat dataclasses: a shallow copy (asdict deep-copies, slowly)
         "sender": dict(vars(event.sender)),
         "message_id": event.message_id,
-        "inline_reply": event.inline_reply,
-        "inline_form": event.inline_form,
-        "platform_context": event.platform_context,
+        "source": event.source.value,
     }
     if isinstance(event, CommandEvent):
         data.update(text=event.text, mentions=[dict(vars(m)) for m in event.mentions])
@@ -100,10 +97,9 @@ def event_from_json(data: dict[str, Any]) -> Event:
         "chat": Chat(**data["chat"]),
         "sender": Sender(**data["sender"]),
         "message_id": data.get("message_id"),
-        "inline_reply": bool(data.get("inline_reply")),
-        "inline_form": bool(data.get("inline_form")),
-        "platform_context": data.get("platform_context") or {},
     }
+    if data.get("source"):  # rows stored before sources were recorded take each kind's default
+        common["source"] = Source(data["source"])
     if data["kind"] == "CommandEvent":
         mentions = tuple(MentionedUser(**m) for m in data.get("mentions") or ())
         return CommandEvent(**common, text=data.get("text", ""), mentions=mentions)

@@ -16,7 +16,7 @@ sandbox's clock).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -95,12 +95,18 @@ class Tick:
     _due: dict[tuple[Any, ...], bool] = field(default_factory=dict)  # groups share zones: decide once per kind
 
     @classmethod
-    def load(cls, session: Session, *, as_of: datetime, now: datetime) -> Tick:
+    def load(
+        cls, session: Session, *, as_of: datetime, now: datetime, platforms: Collection[str] | None = None
+    ) -> Tick:
+        """The groups (only those of ``platforms`` when given: the sandbox's clock moves only its own groups)."""
         tick = cls(session, as_of, now)
         columns = (Group.id, Group.platform, Group.chat_id, Group.workspace, Group.timezone, Group.holiday_country,
                    Group.language, Group.prompt_time, Group.warning_time, Group.warning_days,
                    Group.meeting_reminder_minutes)  # fmt: skip
-        for row in session.exec(select(*columns)):
+        query = select(*columns)
+        if platforms is not None:
+            query = query.where(col(Group.platform).in_(list(platforms)))
+        for row in session.exec(query):
             gid, platform, chat, workspace, tz, country, lang, prompt, warning, days, minutes = row
             tick.groups[gid] = GroupInfo(gid, platform, chat, workspace, zone(tz), country, normalize_language(lang),
                                          prompt, warning, days, minutes)  # fmt: skip
@@ -190,7 +196,8 @@ def deadline_warning(tick: Tick) -> int:
     window_start, window_end = tick.as_of + timedelta(days=min(days) - 1), tick.as_of + timedelta(days=max(days) + 12)
     candidates = []
     for item in open_items(tick.session, due_after=max(tick.as_of, window_start), due_before=window_end):
-        group = tick.groups[item.group_id]
+        if (group := tick.groups.get(item.group_id)) is None:  # a group this tick does not look at
+            continue
         due_day = to_local(item.due_at, group.zone).date()
         day = warning_day(due_day, group.warning_days, tick.calendar(group))
         if day != tick.local_day(group):
@@ -218,7 +225,8 @@ def overdue_ladder(tick: Tick) -> int:
     """First workday morning after a missed deadline: 已延期, @owner and their lead. Two workdays later: @director, cc."""
     steps: list[tuple[GroupInfo, OpenItem, int, int]] = []
     for item in open_items(tick.session, due_before=tick.as_of):
-        group = tick.groups[item.group_id]
+        if (group := tick.groups.get(item.group_id)) is None:
+            continue
         calendar = tick.calendar(group)
         first = calendar.next_workday(to_local(item.due_at, group.zone).date())
         if tick.as_of >= local_to_utc(first, group.warning_time, group.zone):
@@ -272,7 +280,8 @@ def meeting_reminder(tick: Tick) -> int:
     due = [
         r
         for r in records
-        if r.next_meeting_at - timedelta(minutes=tick.groups[r.group_id].meeting_minutes) <= tick.as_of
+        if r.group_id in tick.groups
+        and r.next_meeting_at - timedelta(minutes=tick.groups[r.group_id].meeting_minutes) <= tick.as_of
     ][: tick.limit]
     attendees = participants_of(tick.session, [r.id for r in due if r.id])
     for record in due:
@@ -292,7 +301,8 @@ def confirmation_reminder(tick: Tick) -> int:
                                                           col(Record.submitted_at).is_not(None))))  # fmt: skip
     due = []
     for record in waiting:
-        group = tick.groups[record.group_id]
+        if (group := tick.groups.get(record.group_id)) is None:
+            continue
         at = add_working_hours(record.submitted_at, HALF_WORKDAY_HOURS, calendar=tick.calendar(group), tz=group.zone)
         if at <= tick.as_of and len(due) < tick.limit:
             due.append(record)
@@ -332,11 +342,12 @@ JOBS = {
 
 
 def run_jobs(engine: sa.Engine, *, as_of: datetime, now: datetime | None = None,
-             names: Sequence[str] | None = None, limit: int = MAX_PER_TICK) -> dict[str, int]:  # fmt: skip
+             names: Sequence[str] | None = None, limit: int = MAX_PER_TICK,
+             platforms: Collection[str] | None = None) -> dict[str, int]:  # fmt: skip
     """One tick: each job in its own transaction (one failing job does not hold back the others)."""
     counts: dict[str, int] = {}
     with Session(engine) as session:
-        shared = Tick.load(session, as_of=as_of, now=now or as_of)
+        shared = Tick.load(session, as_of=as_of, now=now or as_of, platforms=platforms)
     for name in names or list(JOBS):
         with unit_of_work(engine) as session:
             counts[name] = JOBS[name].run(replace(shared, session=session, queued=[], limit=limit))

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from storage.models import OutboxMessage
 from storage.types import OutboxStatus
@@ -47,6 +47,7 @@ class QueuedCard:
     names: Mapping[str, str] = field(default_factory=dict)
     reply_to: str | None = None  # a platform message id to answer in thread
     update_of: str | None = None  # a platform message id whose card this replaces
+    visible_to: str | None = None  # a user id: only they see it (an ephemeral message, or a direct one)
 
 
 def enqueue(
@@ -60,9 +61,10 @@ def enqueue(
     names: Mapping[str, str] | None = None,
     reply_to: str | None = None,
     update_of: str | None = None,
+    visible_to: str | None = None,
 ) -> bool:
     """Queue a card in the caller's transaction. False when ``key`` was queued before."""
-    message = QueuedCard(platform, target, card, key, names or {}, reply_to, update_of)
+    message = QueuedCard(platform, target, card, key, names or {}, reply_to, update_of, visible_to)
     return bool(enqueue_many(session, [message], now=now))
 
 
@@ -83,10 +85,22 @@ def enqueue_many(session: Session, messages: list[QueuedCard], *, now: datetime,
             {
                 "idempotency_key": m.key[:200], "platform": m.platform, "target": m.target,
                 "payload": {"card": card_json(m.card), "names": dict(m.names), "reply_to": m.reply_to,
-                            "update_of": m.update_of},
+                            "update_of": m.update_of, "visible_to": m.visible_to},
                 "status": OutboxStatus.PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now,
             }
             for m in messages[start : start + chunk]
         ]  # fmt: skip
         inserted.update(connection.execute(statement, values).scalars())
     return inserted
+
+
+def posted_card(session: Session, *, platform: str, target: str, platform_message_id: str) -> dict[str, Any] | None:
+    """The card JSON of a message the bot posted, by the platform's message id (a button on it was pressed)."""
+    row = session.exec(
+        select(OutboxMessage.payload).where(
+            OutboxMessage.platform == platform,
+            OutboxMessage.target == target,
+            OutboxMessage.platform_message_id == platform_message_id,
+        )
+    ).first()
+    return row["card"] if row is not None else None

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from bot.platforms import enabled_packages
 from bot.settings import ConfigError, load_settings
 from storage.migrate import head_revision
 
@@ -42,8 +43,9 @@ def closeloop(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[
         ({"FEISHU_APP_ID": "cli_a1"}, "FEISHU_APP_SECRET: is not set, but FEISHU_APP_ID is"),
         ({"FEISHU_ENCRYPT_KEY": "k"}, "FEISHU_ENCRYPT_KEY: is set, but Feishu / Lark is not configured"),
         ({"SLACK_BOT_TOKEN": "xoxp-1", "SLACK_SIGNING_SECRET": "s"}, "SLACK_BOT_TOKEN: must be a bot token"),
-        ({"WECOM_CORP_ID": "ww1", "WECOM_AGENT_ID": "1000002", "WECOM_SECRET": "s", "WECOM_TOKEN": "t",
-          "WECOM_ENCODING_AES_KEY": "short"}, "WECOM_ENCODING_AES_KEY: must be the 43-character EncodingAESKey"),
+        ({"DINGTALK_CLIENT_ID": "ding1"}, "DINGTALK_CLIENT_ID: DingTalk is not supported by this version"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "SLACK_APP_TOKEN": "xoxp-secret-value"},
+         "SLACK_APP_TOKEN: must be an app-level token starting with xapp-"),
         ({"SLACK_API_BASE": "ftp://x"}, "SLACK_API_BASE: must be an http(s) URL"),
     ],
 )  # fmt: skip
@@ -53,6 +55,9 @@ def test_a_bad_configuration_stops_with_one_line_and_status_2(tmp_path: Path, en
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert lines[0].startswith("closeloop: configuration error: ") and expected in lines[0]
+    for name, value in env.items():
+        if any(word in name for word in ("SECRET", "TOKEN", "KEY")) and len(value) > 3:
+            assert value not in result.stderr, f"{name}'s value was echoed"
 
 
 def test_the_same_check_stops_serve_and_migrate(tmp_path: Path) -> None:
@@ -73,12 +78,16 @@ def test_a_whole_platform_is_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith(("CLOSELOOP_", "FEISHU_", "SLACK_", "DINGTALK_", "WECOM_")):
             monkeypatch.delenv(key)
-    settings = load_settings(
-        _env_file=None, FEISHU_APP_ID="cli_a", FEISHU_APP_SECRET="s", FEISHU_VERIFICATION_TOKEN="t"
-    )
-    assert settings.enabled_platforms == ("feishu",) and settings.feishu_api_base == "https://open.feishu.cn"
-    with pytest.raises(ConfigError, match=r"^DINGTALK_CLIENT_SECRET: is not set"):
-        load_settings(_env_file=None, DINGTALK_CLIENT_ID="id")
+    feishu = {"FEISHU_APP_ID": "cli_a", "FEISHU_APP_SECRET": "s", "FEISHU_VERIFICATION_TOKEN": "t"}
+    enabled = enabled_packages(load_settings(_env_file=None), env_file=None, **feishu)
+    assert [(package.name, own.feishu_api_base) for package, own in enabled] == [("feishu", "https://open.feishu.cn")]
+    with pytest.raises(ConfigError, match=r"^SLACK_SIGNING_SECRET: is not set"):
+        enabled_packages(load_settings(_env_file=None), env_file=None, SLACK_BOT_TOKEN="xoxb-1")
+
+
+def test_credentials_of_a_platform_without_an_adapter_stop_serve(tmp_path: Path) -> None:
+    result = closeloop("serve", cwd=tmp_path, WECOM_BOT_ID="bot1")
+    assert result.returncode == 2 and "WeCom is not supported by this version" in result.stderr
 
 
 def test_migrate_creates_the_database_in_the_working_directory(tmp_path: Path) -> None:

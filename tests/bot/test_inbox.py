@@ -144,7 +144,7 @@ async def test_a_failed_write_fails_every_caller_in_the_batch_and_stores_nothing
 async def test_an_event_that_cannot_be_stored_fails_alone(engine: sa.Engine, clock: ManualClock) -> None:
     inbox = inbox_for(engine, clock)
     odd = CommandEvent(event_id="ev-odd", chat=Chat("feishu", "oc_1", "t"), sender=Sender("ou"),
-                       platform_context={"not json": {1, 2}})  # fmt: skip
+                       mentions=({"not json": {1, 2}},))  # type: ignore[arg-type]  # fmt: skip
     results = await asyncio.gather(inbox.accept(command("ev-1")), inbox.accept(odd), return_exceptions=True)
     assert results[0] is None and isinstance(results[1], TypeError)
     assert [r.event_id for r in table(engine, InboundEvent)] == ["ev-1"]

@@ -7,6 +7,7 @@ from sqlmodel import Session, select
 
 from cards.model import CardPayload
 from handlers import root_router
+from handlers.capabilities import Capabilities, FormStyle, Private, Respond, Source
 from handlers.dispatcher import Dispatcher, GroupDefaults
 from handlers.events import ActionEvent, Chat, CommandEvent, MentionedUser, Sender
 from handlers.grammar import RecordNew
@@ -17,8 +18,15 @@ from storage.timekeeping import ManualClock
 CHAT = Chat(platform="feishu", chat_id="oc_1", workspace="tenant-1", name="订单项目群")
 
 
-def dispatcher(engine: sa.Engine, clock: ManualClock, router: Router | None = None, **defaults) -> Dispatcher:
-    return Dispatcher(engine=engine, clock=clock, router=router or root_router(), defaults=GroupDefaults(**defaults))
+# a platform whose button answers show a toast and the updated card, and whose notices can be private
+PRIVATE = {"feishu": Capabilities(forms=FormStyle.CARD, respond={Source.BUTTON: Respond.TOAST | Respond.UPDATE},
+                                  private=Private.EPHEMERAL)}  # fmt: skip
+
+
+def dispatcher(engine: sa.Engine, clock: ManualClock, router: Router | None = None, *, capabilities=None,
+               **defaults) -> Dispatcher:  # fmt: skip
+    return Dispatcher(engine=engine, clock=clock, router=router or root_router(), defaults=GroupDefaults(**defaults),
+                      capabilities=capabilities)  # fmt: skip
 
 
 def command(text: str, event_id: str = "ev-1", user: str = "ou_zhang", **kwargs) -> CommandEvent:
@@ -53,16 +61,30 @@ async def test_group_sender_and_mentioned_people_are_created_on_first_contact(
         assert people["ou_zhang"].is_admin and people["ou_li"].display_name == "李娜"
 
 
-async def test_a_domain_error_writes_nothing_but_the_answer(engine: sa.Engine, clock: ManualClock) -> None:
-    core = dispatcher(engine, clock)
+async def test_a_refusal_goes_to_the_person_privately_and_writes_nothing_else(
+    engine: sa.Engine, clock: ManualClock
+) -> None:
+    core = dispatcher(engine, clock, capabilities=PRIVATE)
     result = await core.feed(command("/record close R5 已验证"))
-    assert result.outcome.toast == "找不到记录 R5。"
+    assert result.outcome.toast is None, "the answer to a text command shows nothing on this platform"
     with Session(engine) as session:
         (answer,) = session.exec(select(OutboxMessage)).all()
         assert answer.payload["card"]["elements"][0]["text"] == "找不到记录 R5。"
+        assert answer.payload["visible_to"] == "ou_zhang", "only the sender sees it"
         assert answer.idempotency_key == "feishu:oc_1:event:ev-1:error"
     again = await core.feed(command("/record close R5 已验证"))
     assert again.duplicate and count(engine, OutboxMessage) == 1
+
+
+async def test_without_private_messages_a_refusal_is_addressed_to_the_person_in_the_group(
+    engine: sa.Engine, clock: ManualClock
+) -> None:
+    result = await dispatcher(engine, clock).feed(command("/record close R5 已验证"))
+    assert result.outcome.toast is None
+    with Session(engine) as session:
+        (answer,) = session.exec(select(OutboxMessage)).all()
+        assert answer.payload["visible_to"] is None
+        assert answer.payload["card"]["elements"][0]["text"] == "<@ou_zhang> 找不到记录 R5。"
 
 
 async def test_an_unexpected_failure_rolls_back_and_apologises(engine: sa.Engine, clock: ManualClock) -> None:
@@ -74,19 +96,23 @@ async def test_an_unexpected_failure_rolls_back_and_apologises(engine: sa.Engine
         session.flush()
         raise ZeroDivisionError("bug")
 
-    result = await dispatcher(engine, clock, broken).feed(command("/record new x"))
-    assert result.outcome.toast == "出了点问题，操作没有完成，已记录日志。请稍后再试或联系管理员。"
+    await dispatcher(engine, clock, broken, capabilities=PRIVATE).feed(command("/record new x"))
+    with Session(engine) as session:
+        (apology,) = session.exec(select(OutboxMessage)).all()
+        assert (
+            apology.payload["card"]["elements"][0]["text"]
+            == ("出了点问题，操作没有完成，已记录日志。请稍后再试或联系管理员。")
+            and apology.payload["visible_to"] == "ou_zhang"
+        )
     assert count(engine, Record) == 0, "no partial write"
     assert count(engine, ProcessedEvent) == 0, "a platform retry may try again"
 
 
-async def test_inline_replies_stay_out_of_the_outbox(engine: sa.Engine, clock: ManualClock) -> None:
-    core = dispatcher(engine, clock)
-    result = await core.feed(CommandEvent(event_id="s1", chat=CHAT, sender=Sender("ou_zhang"), text="/help",
-                                          inline_reply=True))  # fmt: skip
-    assert result.outcome.reply is not None and result.outcome.reply.header.title == "Closeloop 使用帮助"
-    assert count(engine, OutboxMessage) == 0
+async def test_what_the_answer_can_show_stays_out_of_the_outbox(engine: sa.Engine, clock: ManualClock) -> None:
+    core = dispatcher(engine, clock, capabilities=PRIVATE)
     action = ActionEvent(event_id="a1", chat=CHAT, sender=Sender("ou_zhang"), action="record.show",
-                         payload=CardPayload(record_id=77), inline_reply=True)  # fmt: skip
+                         payload=CardPayload(record_id=77))  # fmt: skip
     failed = await core.feed(action)
-    assert failed.outcome.reply.header.title == "操作未完成" and count(engine, OutboxMessage) == 0
+    assert failed.outcome.toast == "找不到记录 R77。" and count(engine, OutboxMessage) == 0, "a toast, not a message"
+    result = await core.feed(CommandEvent(event_id="s1", chat=CHAT, sender=Sender("ou_zhang"), text="/help"))
+    assert result.outcome.reply is None and count(engine, OutboxMessage) == 1, "a reply is posted"

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from bot.settings import Settings
+from typing import Any
+
+from bot.platforms.contract import Platform, PlatformPackage
+from bot.platforms.feishu.settings import FeishuSettings
 
 
-def create(settings: Settings):  # type: ignore[no-untyped-def]
-    if not settings.feishu_app_id:
-        return None
+def _create(own: FeishuSettings, core: Any) -> Platform:
     from bot.platforms.feishu.adapter import FeishuPlatform
 
-    return FeishuPlatform(settings)
+    return FeishuPlatform(own)
+
+
+PACKAGE = PlatformPackage(name="feishu", title="Feishu / Lark", settings=FeishuSettings, create=_create)

@@ -2,10 +2,11 @@
 
 One URL serves event subscription 2.0 (``im.message.receive_v1``) and the
 ``card.action.trigger`` callback (configure both to it in the developer console).
-A command message is acknowledged as soon as it is stored in the durable inbox
-(``bot/inbox.py``) and handled after; a card callback is handled before the
-answer, which carries the toast and the updated card (Feishu waits 3 seconds for
-it). What the bot says goes to the outbox.
+What the core does with each is declared in ``CAPABILITIES``: a command message's
+answer shows nothing, so it is acknowledged once stored in the durable inbox and
+handled after; a card callback's answer carries the toast and the updated card
+(Feishu waits 3 seconds for it), so it is handled before. What the bot says goes
+to the outbox; a notice for one person is an ephemeral card ("仅对你可见").
 """
 
 from __future__ import annotations
@@ -15,69 +16,62 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.outbox import Delivered, DeliveryError, OutgoingMessage, RateLimit
-from bot.platforms import Services
+from bot.outbox import Delivered, DeliveryError, OutgoingMessage
+from bot.platforms.contract import Challenge, RawRequest
 from bot.platforms.feishu import cards
 from bot.platforms.feishu.api import CARD_REFUSED, FeishuClient, FeishuError
-from bot.platforms.feishu.inbound import Rejected, open_request, to_event
-from bot.settings import Settings
-from handlers.events import CommandEvent
+from bot.platforms.feishu.inbound import open_request, to_event
+from bot.platforms.feishu.settings import FeishuSettings
+from bot.platforms.gateway import Gateway
+from handlers.capabilities import Capabilities, FormStyle, Limits, Private, RateLimit, Respond, Source
+from handlers.dispatcher import DispatchResult
+from handlers.events import Event
 from storage.timekeeping import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 
+CAPABILITIES = Capabilities(
+    forms=FormStyle.CARD,
+    respond={Source.BUTTON: Respond.TOAST | Respond.UPDATE},
+    message_update=True,
+    private=Private.EPHEMERAL,
+    limits=Limits(message_bytes=cards.MAX_CARD_BYTES),
+    rate_limit=RateLimit(per_target=5, per_app=50),  # IM v1: 5 QPS per chat, 50 per second per app
+)
 
-class FeishuPlatform:
-    name = "feishu"
-    rate_limit = RateLimit(per_target=5, per_app=50)  # IM v1: 5 QPS per chat, 50 per second per app
 
-    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
-        self.settings = settings
-        self.client = FeishuClient(
-            base=settings.feishu_api_base, app_id=settings.feishu_app_id or "",
-            app_secret=settings.feishu_app_secret or "", clock=clock or SystemClock(),
+class FeishuRenderer:
+    def render(self, card: Any, *, names: Any = None) -> list[dict[str, Any]]:
+        return cards.render_pages(card)
+
+    def form_values(self, submitted: Any) -> dict[str, Any]:
+        return cards.form_values(submitted)
+
+    def escape(self, text: str) -> str:
+        return cards.escape(text)
+
+
+class FeishuInbound:
+    """Verification and parsing (``inbound.py``), and the answers Feishu expects."""
+
+    def __init__(self, platform: FeishuPlatform) -> None:
+        self.platform = platform
+
+    async def open(self, request: RawRequest) -> Event | Challenge | None:
+        settings, clock = self.platform.settings, self.platform.client.clock
+        opened = open_request(
+            raw=request.body, headers=request.headers, verification_token=settings.feishu_verification_token or "",
+            encrypt_key=settings.feishu_encrypt_key, now=clock.now(),
         )  # fmt: skip
-        self.bot_open_id: str | None = None
-        self.services: Services | None = None
+        if opened.challenge is not None:
+            return Challenge(opened.challenge)
+        return to_event(opened.body, bot_open_id=await self.platform.bot_open_id())
 
-    def mount(self, app: web.Application, services: Services) -> None:
-        self.services = services
-        self.client.clock = services.clock
-        app.router.add_post("/feishu/events", self.events)
+    def acknowledge(self, event: Event | None) -> web.Response:
+        """``{}``: the acknowledgement Feishu expects (built without the JSON encoder: it is on the hot path)."""
+        return web.Response(body=b"{}", content_type="application/json")
 
-    async def _bot(self) -> str | None:
-        """The bot's own open_id, to recognise (and strip) its @-mention in group messages."""
-        if self.bot_open_id is None:
-            try:
-                self.bot_open_id = await self.client.bot_open_id()
-            except DeliveryError as exc:
-                log.warning("feishu: cannot read the bot's open_id yet: %s", exc)
-        return self.bot_open_id
-
-    async def events(self, request: web.Request) -> web.Response:
-        assert self.services is not None
-        raw = await request.read()
-        try:
-            opened = open_request(
-                raw=raw, headers=request.headers, verification_token=self.settings.feishu_verification_token or "",
-                encrypt_key=self.settings.feishu_encrypt_key, now=self.services.clock.now(),
-            )  # fmt: skip
-            if opened.challenge is not None:
-                return web.json_response({"challenge": opened.challenge})
-            event = to_event(opened.body, bot_open_id=await self._bot())
-        except Rejected as rejected:
-            log.warning("feishu: refused a request: %s", rejected.reason)
-            return web.json_response({"error": rejected.reason}, status=rejected.status)
-        if event is None:
-            return _empty()
-        if isinstance(event, CommandEvent):  # answered with new messages: acknowledge once stored
-            try:
-                await self.services.inbox.accept(event)
-            except Exception:
-                log.exception("feishu: could not store event %s", event.event_id)
-                return web.json_response({"error": "try again"}, status=503)  # Feishu delivers again
-            return _empty()
-        result = await self.services.dispatcher.feed(event)
+    def answer(self, event: Event, result: DispatchResult) -> web.Response:
         answer: dict[str, Any] = {}
         if result.outcome.toast:
             answer["toast"] = {"type": "info", "content": result.outcome.toast}
@@ -85,8 +79,51 @@ class FeishuPlatform:
             answer["card"] = {"type": "raw", "data": cards.render_pages(result.outcome.update)[0]}
         return web.json_response(answer)
 
+    def challenge(self, challenge: Challenge) -> web.Response:
+        return web.json_response({"challenge": challenge.value})
+
+
+class FeishuPlatform:
+    name = "feishu"
+    capabilities = CAPABILITIES
+
+    def __init__(self, settings: FeishuSettings, *, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.client = FeishuClient(
+            base=settings.feishu_api_base, app_id=settings.feishu_app_id or "",
+            app_secret=settings.feishu_app_secret or "", clock=clock or SystemClock(),
+        )  # fmt: skip
+        self.renderer = FeishuRenderer()
+        self.inbound = FeishuInbound(self)
+        self._bot_open_id: str | None = None
+
+    @property
+    def rate_limit(self) -> RateLimit:
+        return self.capabilities.rate_limit
+
+    def mount(self, app: web.Application, gateway: Gateway) -> None:
+        self.client.clock = gateway.clock
+
+        async def events(request: web.Request) -> web.Response:
+            return await gateway.webhook(request, self.inbound, platform=self.name)
+
+        app.router.add_post("/feishu/events", events)
+
+    async def bot_open_id(self) -> str | None:
+        """The bot's own open_id, to recognise (and strip) its @-mention in group messages."""
+        if self._bot_open_id is None:
+            try:
+                self._bot_open_id = await self.client.bot_open_id()
+            except DeliveryError as exc:
+                log.warning("feishu: cannot read the bot's open_id yet: %s", exc)
+        return self._bot_open_id
+
+    # ------------------------------------------------------------ the client side
+
     async def deliver(self, message: OutgoingMessage) -> Delivered:
         pages = cards.render_pages(message.card)
+        if message.visible_to:
+            return Delivered(await self.client.send_ephemeral(message.target, message.visible_to, pages[0]))
         if message.update_of:
             await self.client.patch_card(message.update_of, pages[0])
             return Delivered(message.update_of)
@@ -115,8 +152,3 @@ class FeishuPlatform:
 
     async def close(self) -> None:
         await self.client.close()
-
-
-def _empty() -> web.Response:
-    """``{}``: the acknowledgement Feishu expects (built without the JSON encoder: it is on the hot path)."""
-    return web.Response(body=b"{}", content_type="application/json")

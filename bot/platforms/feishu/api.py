@@ -124,6 +124,12 @@ class FeishuClient:
     async def reply_card(self, message_id: str, card: dict[str, Any], *, key: str) -> str:
         return await self.reply(message_id, "interactive", card, key=key)
 
+    async def send_ephemeral(self, chat_id: str, open_id: str, card: dict[str, Any]) -> str:
+        """A card only ``open_id`` sees in the group ("仅对你可见"); Feishu sends no notification for it."""
+        body = await self.call("POST", "/open-apis/ephemeral/v1/send", json_body={
+            "chat_id": chat_id, "open_id": open_id, "msg_type": "interactive", "card": card})  # fmt: skip
+        return str(body["data"]["message_id"])
+
     async def patch_card(self, message_id: str, card: dict[str, Any]) -> None:
         await self.call("PATCH", f"/open-apis/im/v1/messages/{message_id}",
                         json_body={"content": json.dumps(card, ensure_ascii=False)})  # fmt: skip

@@ -121,8 +121,15 @@ def field_name(name: str) -> str:
 
 
 def form_values(form_value: Mapping[str, Any]) -> dict[str, Any]:
-    """A callback's ``form_value`` (``items__1__owner``) as the core's nested values."""
-    flat = {key.replace("__", "."): value for key, value in form_value.items()}
+    """A callback's ``form_value`` (``items__1__owner``) as the core's nested values (strings and lists of them)."""
+    flat: dict[str, Any] = {}
+    for key, value in form_value.items():
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            flat[key.replace("__", ".")] = value
+        elif isinstance(value, str | int | float) and not isinstance(value, bool):
+            flat[key.replace("__", ".")] = str(value)
+        else:
+            raise ValueError(f"form value {key!r} is not text")
     return collect_form_values(flat)
 
 

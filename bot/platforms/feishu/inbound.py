@@ -21,20 +21,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.platforms.contract import Rejected
 from bot.platforms.feishu.cards import form_values
 from bot.platforms.feishu.crypto import DecryptError, decrypt, signature_matches
 from cards.model import CardPayload
+from handlers.capabilities import Source
 from handlers.events import ActionEvent, Chat, CommandEvent, Event, MentionedUser, Sender
 
 REPLAY_WINDOW = timedelta(minutes=5)
 PLATFORM = "feishu"
-
-
-class Rejected(Exception):
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -97,10 +92,14 @@ def _check_signature(raw: bytes, headers: Any, encrypt_key: str, now: datetime) 
 
 
 def to_event(body: dict[str, Any], *, bot_open_id: str | None) -> Event | None:
-    """The neutral event for a verified body; None for what the bot ignores (other types, not addressed to it)."""
-    header = body["header"]
+    """The neutral event for a verified body; None for what the bot ignores (other types, not addressed to it).
+
+    Every field is read with its type checked (``_obj``, ``_str``): a signed body
+    of the wrong shape is refused with 400, never half-understood.
+    """
+    header = _obj(body, "header")
     kind = header.get("event_type")
-    event = body.get("event") or {}
+    event = _obj(body, "event")
     if kind == "im.message.receive_v1":
         return _message(header, event, bot_open_id)
     if kind == "card.action.trigger":
@@ -108,57 +107,83 @@ def to_event(body: dict[str, Any], *, bot_open_id: str | None) -> Event | None:
     return None
 
 
+def _obj(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    value = parent.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise Rejected(400, f"{key} is not an object")
+    return value
+
+
+def _str(parent: dict[str, Any], key: str, *, required: bool = False) -> str:
+    value = parent.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value) or len(value) > 4096:
+        raise Rejected(400, f"{key} is not a string")
+    return value
+
+
 def _message(header: dict[str, Any], event: dict[str, Any], bot_open_id: str | None) -> CommandEvent | None:
-    message = event.get("message") or {}
+    message = _obj(event, "message")
     if message.get("message_type") != "text":
         return None
     try:
-        text = str(json.loads(message.get("content") or "{}").get("text", ""))
-    except (json.JSONDecodeError, AttributeError):
-        return None
+        content = json.loads(_str(message, "content") or "{}")
+    except json.JSONDecodeError:
+        raise Rejected(400, "message content is not JSON") from None
+    if not isinstance(content, dict):
+        raise Rejected(400, "message content is not an object")
+    text = _str(content, "text")
     direct = message.get("chat_type") == "p2p"
     addressed = direct
     mentioned: list[MentionedUser] = []
-    for mention in message.get("mentions") or []:
-        open_id = (mention.get("id") or {}).get("open_id") or ""
-        key = mention.get("key") or ""
+    mentions = message.get("mentions") or []
+    if not isinstance(mentions, list):
+        raise Rejected(400, "mentions is not a list")
+    for item in mentions:
+        if not isinstance(item, dict):
+            raise Rejected(400, "a mention is not an object")
+        open_id, key = _str(_obj(item, "id"), "open_id"), _str(item, "key")
         if bot_open_id and open_id == bot_open_id:
             addressed = True
             text = text.replace(key, " ")
         elif key and open_id:
-            mentioned.append(MentionedUser(open_id, mention.get("name")))
+            mentioned.append(MentionedUser(open_id, _str(item, "name") or None))
             text = text.replace(key, f"<@{open_id}>")
     if not addressed:
         return None
-    sender = (event.get("sender") or {}).get("sender_id") or {}
+    sender = _obj(_obj(event, "sender"), "sender_id")
     return CommandEvent(
-        event_id=str(header.get("event_id", "")),
-        chat=Chat(PLATFORM, str(message.get("chat_id", "")), str(header.get("tenant_key", "")), None, direct),
-        sender=Sender(str(sender.get("open_id", ""))),
-        message_id=message.get("message_id"),
+        event_id=_str(header, "event_id", required=True),
+        chat=Chat(PLATFORM, _str(message, "chat_id", required=True), _str(header, "tenant_key"), None, direct),
+        sender=Sender(_str(sender, "open_id", required=True)),
+        message_id=_str(message, "message_id") or None,
         text=" ".join(text.split()),
         mentions=tuple(mentioned),
+        source=Source.MESSAGE,
     )
 
 
 def _card_action(header: dict[str, Any], event: dict[str, Any]) -> ActionEvent | None:
-    action = event.get("action") or {}
+    action = _obj(event, "action")
     value = action.get("value") or {}
     if not isinstance(value, dict) or "a" not in value:
         return None
     try:
-        payload = CardPayload.from_token(str(value.get("p", "")))
+        payload = CardPayload.from_token(_str(value, "p"))
     except ValueError:
         raise Rejected(400, "card payload is not ours") from None
-    context = event.get("context") or {}
-    operator = event.get("operator") or {}
-    form = action.get("form_value") or {}
-    return ActionEvent(  # replies and forms become new messages (outbox); the pressed card is updated inline
-        event_id=str(header.get("event_id", "")),
-        chat=Chat(PLATFORM, str(context.get("open_chat_id", "")), str(header.get("tenant_key", ""))),
-        sender=Sender(str(operator.get("open_id", ""))),
-        message_id=context.get("open_message_id"),
-        action=str(value["a"]),
+    context = _obj(event, "context")
+    form = _obj(action, "form_value")
+    return ActionEvent(
+        event_id=_str(header, "event_id", required=True),
+        chat=Chat(PLATFORM, _str(context, "open_chat_id", required=True), _str(header, "tenant_key")),
+        sender=Sender(_str(_obj(event, "operator"), "open_id", required=True)),
+        message_id=_str(context, "open_message_id") or None,
+        action=_str(value, "a", required=True),
         payload=payload,
-        form=form_values(form) if isinstance(form, dict) else {},
+        form=form_values(form),
+        source=Source.BUTTON,
     )

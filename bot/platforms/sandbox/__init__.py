@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from bot.settings import Settings
+from typing import Any
+
+from bot.platforms.contract import Platform, PlatformPackage
+from bot.platforms.sandbox.settings import SandboxSettings, sandbox_enabled
 
 
-def create(settings: Settings):  # type: ignore[no-untyped-def]
-    if not settings.sandbox_enabled:
-        return None
+def _create(own: SandboxSettings, core: Any) -> Platform:
     from bot.platforms.sandbox.adapter import SandboxPlatform
 
-    return SandboxPlatform()
+    return SandboxPlatform(core)
+
+
+PACKAGE = PlatformPackage(
+    name="sandbox", title="the local sandbox", settings=SandboxSettings, create=_create, enabled=sandbox_enabled
+)

@@ -1,32 +1,42 @@
 """The local sandbox: a group chat in the browser, and a small JSON API, with no platform account.
 
 It is a platform like the others: it turns what you type into neutral events,
-and "delivers" the bot's outbox messages by marking them sent — the chat's
-history is the outbox itself. Anyone can speak as anyone here, so the settings
-keep it on loopback unless explicitly forced.
+goes through the same gateway, and "delivers" the bot's outbox messages by
+marking them sent — the chat's history is the outbox itself. Anyone can speak
+as anyone here, so the settings keep it on loopback unless explicitly forced,
+and it guards itself like a local web app should: its clock acts on sandbox
+groups only, its form posts need the page's token and a same-origin request,
+its pages send security headers, and whatever the body, a bad request is a 400.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import re
+import secrets
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from aiohttp import web
 from sqlmodel import Session, col, select
 
-from bot.outbox import Delivered, OutgoingMessage, RateLimit
-from bot.platforms import Services
+from bot.outbox import Delivered, OutgoingMessage
+from bot.platforms.gateway import Gateway
 from bot.platforms.sandbox import page
 from bot.platforms.sandbox.personas import BY_ID, PERSONAS, WORKSPACE, seed
+from bot.settings import Settings
+from cards.html import render_card_html
 from cards.model import Card, CardPayload, collect_form_values
-from handlers.events import ActionEvent, Chat, CommandEvent, MentionedUser, Sender
+from handlers.capabilities import Capabilities, FormStyle, Private, RateLimit, Respond, Source
+from handlers.dispatcher import DispatchResult
+from handlers.events import ActionEvent, Chat, CommandEvent, Event, MentionedUser, Sender
 from scheduler.jobs import run_jobs
 from storage.db import in_db, unit_of_work
 from storage.models import OutboxMessage
@@ -37,6 +47,25 @@ NAME = "sandbox"
 dumps = partial(json.dumps, ensure_ascii=False)  # Chinese stays readable in the API's answers
 MENTION = re.compile(r"@(\w+)")
 BOT_MENTION = re.compile(r"^\s*@(bot|closeloop|机器人)\b\s*", re.I)  # the bot's own mention, as platforms strip it
+FLASH_LIMIT = 256  # answers kept for the page's next load, oldest dropped first
+EARLIEST, LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self' data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+CAPABILITIES = Capabilities(  # like a chat app: a typed command is answered with messages, a button with its card
+    forms=FormStyle.CARD,
+    respond={Source.BUTTON: Respond.TOAST | Respond.UPDATE},
+    message_update=False,
+    private=Private.EPHEMERAL,  # shown only to that persona
+    rate_limit=RateLimit(per_target=50, per_app=500),
+    inbox=False,  # the API answers with what the bot said, so it handles every event at once
+)
 
 
 class BadRequest(web.HTTPBadRequest):
@@ -51,35 +80,58 @@ class Said:
     text: str
 
 
+class SandboxRenderer:
+    def render(self, card: Card, *, names: Any = None) -> list[dict[str, Any]]:
+        return [{"html": render_card_html(card, names=names or {})}]
+
+    def form_values(self, submitted: Any) -> dict[str, Any]:
+        return collect_form_values(submitted)
+
+    def escape(self, text: str) -> str:
+        return html.escape(text)
+
+
 class SandboxPlatform:
     name = NAME
-    rate_limit = RateLimit(per_target=50, per_app=500)
+    capabilities = CAPABILITIES
 
-    def __init__(self) -> None:
-        self.services: Services | None = None
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings
+        self.renderer = SandboxRenderer()
+        self.gateway: Gateway | None = None
         self.said: deque[Said] = deque(maxlen=500)  # what people typed, for the page; the bot's side is the outbox
-        self.flash: dict[tuple[str, str], dict[str, Any]] = {}
+        self.flash: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        self.csrf = secrets.token_urlsafe(24)  # the page's forms carry it; a post without it is refused
+
+    @property
+    def rate_limit(self) -> RateLimit:
+        return self.capabilities.rate_limit
 
     # ------------------------------------------------------------ platform verbs
 
-    def mount(self, app: web.Application, services: Services) -> None:
-        self.services = services
-        with unit_of_work(services.engine) as session:
+    def mount(self, app: web.Application, gateway: Gateway) -> None:
+        self.gateway = gateway
+        with unit_of_work(gateway.engine) as session:
             seed(session)
         app.router.add_get("/", self.page)
         app.router.add_post("/sandbox/say", self.page_say)
         app.router.add_post("/sandbox/act", self.page_act)
+        app.router.add_post("/sandbox/clock", self.page_clock)
         app.router.add_post("/sandbox/api/messages", self.api_message)
         app.router.add_post("/sandbox/api/actions", self.api_action)
         app.router.add_get("/sandbox/api/groups/{group}/messages", self.api_history)
         app.router.add_post("/sandbox/api/clock", self.api_clock)
-        app.router.add_post("/sandbox/clock", self.page_clock)
 
     async def deliver(self, message: OutgoingMessage) -> Delivered:
         return Delivered(platform_message_id=f"sandbox-{message.id}")
 
     async def close(self) -> None:
         return None
+
+    @property
+    def _gateway(self) -> Gateway:
+        assert self.gateway is not None, "mount() first"
+        return self.gateway
 
     # ------------------------------------------------------------ events
 
@@ -94,6 +146,7 @@ class SandboxPlatform:
 
     def command_event(self, group: str, user: str, text: str) -> CommandEvent:
         """``@李娜`` or ``@lina`` becomes the neutral mention token, as platforms do with their mentions."""
+        sender = self._sender(user)
         mentions: list[MentionedUser] = []
 
         def replace(match: re.Match[str]) -> str:
@@ -102,17 +155,15 @@ class SandboxPlatform:
             if persona is None:
                 return match.group(0)
             mentions.append(MentionedUser(persona.user_id, persona.name))
-            return (
-                f"<@{persona.user_id}>" + word[len(persona.name) :]
-                if word.startswith(persona.name)
-                else f"<@{persona.user_id}>"
-            )
+            rest = word[len(persona.name) :] if word.startswith(persona.name) else ""
+            return f"<@{persona.user_id}>{rest}"
 
         neutral = MENTION.sub(replace, BOT_MENTION.sub("", text))
-        return CommandEvent(event_id=f"sandbox-{uuid.uuid4()}", chat=self._chat(group), sender=self._sender(user),
-                            text=neutral, mentions=tuple(mentions))  # fmt: skip
+        return CommandEvent(event_id=f"sandbox-{uuid.uuid4()}", chat=self._chat(group), sender=sender,
+                            text=neutral, mentions=tuple(mentions), source=Source.MESSAGE)  # fmt: skip
 
     def action_event(self, group: str, user: str, action: str, payload: Any, form: dict[str, Any]) -> ActionEvent:
+        sender = self._sender(user)
         try:
             parsed = (
                 CardPayload.from_token(payload)
@@ -120,17 +171,22 @@ class SandboxPlatform:
                 else CardPayload.model_validate(payload or {})
             )
         except ValueError as exc:
-            raise BadRequest(f"payload: {exc}") from None
-        return ActionEvent(event_id=f"sandbox-{uuid.uuid4()}", chat=self._chat(group), sender=self._sender(user),
-                           action=action, payload=parsed, form=form)  # fmt: skip
+            raise BadRequest(f"payload: {str(exc).splitlines()[0]}") from None
+        return ActionEvent(event_id=f"sandbox-{uuid.uuid4()}", chat=self._chat(group), sender=sender,
+                           action=action, payload=parsed, form=form, source=Source.BUTTON)  # fmt: skip
 
-    async def run(self, event: Any) -> dict[str, Any]:
-        """Dispatch, deliver what the bot queued, and answer with it (neutral card JSON)."""
-        assert self.services is not None
+    async def run(self, event: Event) -> dict[str, Any]:
+        """Dispatch, deliver what the bot queued, and answer with what it said (neutral card JSON).
+
+        ``posted`` is every message this event queued for the group, whether the
+        background worker or this request marked it sent: the answer never
+        misses one because the two raced.
+        """
         before = await self._last_id()
-        result = await self.services.dispatcher.feed(event)
-        await self.services.sender.run_once(platform=NAME)
-        posted = await self._history(event.chat.chat_id, after=before)
+        result = await self._gateway.receive(event)
+        assert isinstance(result, DispatchResult)  # the sandbox's answers show everything: nothing waits
+        await self._gateway.sender.run_once(platform=NAME)
+        posted = await self._history(event.chat.chat_id, after=before, any_status=True)
         outcome = result.outcome
         return {
             "posted": posted,
@@ -143,31 +199,29 @@ class SandboxPlatform:
         }
 
     async def _last_id(self) -> int:
-        assert self.services is not None
-        return await in_db(self.services.engine, self._last_id_now)
+        return await in_db(self._gateway.engine, self._last_id_now)
 
     def _last_id_now(self) -> int:
-        assert self.services is not None
-        with Session(self.services.engine) as session:
+        with Session(self._gateway.engine) as session:
             return session.exec(select(sa.func.coalesce(sa.func.max(OutboxMessage.id), 0))).one()
 
-    async def _history(self, group: str, *, after: int = 0, limit: int = 200) -> list[dict[str, Any]]:
-        assert self.services is not None
-        return await in_db(self.services.engine, self._history_now, group, after, limit)
+    async def _history(
+        self, group: str, *, after: int = 0, limit: int = 200, any_status: bool = False
+    ) -> list[dict[str, Any]]:
+        return await in_db(self._gateway.engine, self._history_now, group, after, limit, any_status)
 
-    def _history_now(self, group: str, after: int, limit: int) -> list[dict[str, Any]]:
-        assert self.services is not None
-        with Session(self.services.engine) as session:
-            rows = session.exec(
-                select(OutboxMessage)
-                .where(OutboxMessage.platform == NAME, OutboxMessage.target == group, col(OutboxMessage.id) > after,
-                       OutboxMessage.status == OutboxStatus.SENT)
-                .order_by(col(OutboxMessage.id).desc())
-                .limit(limit)
-            ).all()  # fmt: skip
+    def _history_now(self, group: str, after: int, limit: int, any_status: bool) -> list[dict[str, Any]]:
+        query = select(OutboxMessage).where(
+            OutboxMessage.platform == NAME, OutboxMessage.target == group, col(OutboxMessage.id) > after
+        )
+        if not any_status:
+            query = query.where(OutboxMessage.status == OutboxStatus.SENT)
+        with Session(self._gateway.engine) as session:
+            rows = session.exec(query.order_by(col(OutboxMessage.id).desc()).limit(limit)).all()
         return [
             {"id": row.id, "sent_at": row.sent_at.isoformat() if row.sent_at else None,
-             "card": row.payload["card"], "names": row.payload.get("names", {})}
+             "card": row.payload["card"], "names": row.payload.get("names", {}),
+             "visible_to": row.payload.get("visible_to")}
             for row in reversed(rows)
         ]  # fmt: skip
 
@@ -176,8 +230,9 @@ class SandboxPlatform:
     async def api_message(self, request: web.Request) -> web.Response:
         body = await _json(request)
         group, user, text = _field(body, "group"), _field(body, "user"), _field(body, "text")
+        event = self.command_event(group, user, text)  # checks the user before anything is kept
         self.said.append(Said(group, user, text))
-        return web.json_response(await self.run(self.command_event(group, user, text)), dumps=dumps)
+        return _api(await self.run(event))
 
     async def api_action(self, request: web.Request) -> web.Response:
         body = await _json(request)
@@ -186,76 +241,106 @@ class SandboxPlatform:
             raise BadRequest("form must be an object")
         event = self.action_event(_field(body, "group"), _field(body, "user"), _field(body, "action"),
                                   body.get("payload"), form)  # fmt: skip
-        return web.json_response(await self.run(event), dumps=dumps)
+        return _api(await self.run(event))
 
     async def jump(self, group: str, at: str) -> dict[str, Any]:
-        """The sandbox's clock control: run every scheduler job as of ``at`` and show what arrives."""
-        assert self.services is not None
+        """The sandbox's clock control: run every scheduler job as of ``at`` — for sandbox groups only."""
         try:
             instant = datetime.fromisoformat(at)
-        except ValueError:
-            raise BadRequest(f"at: not an ISO-8601 instant: {at!r}") from None
-        if instant.tzinfo is None:
-            instant = instant.replace(tzinfo=zone(self.services.settings.timezone))
+            if instant.tzinfo is None:
+                instant = instant.replace(tzinfo=zone(self.settings.timezone if self.settings else "Asia/Shanghai"))
+            instant = instant.astimezone(UTC)
+        except (ValueError, OverflowError):
+            raise BadRequest(f"at: not an ISO-8601 instant: {at[:40]!r}") from None
+        if not EARLIEST <= instant < LATEST:
+            raise BadRequest("at: must lie between 2000 and 2100")
         before = await self._last_id()
-        counts = await in_db(
-            self.services.engine, run_jobs, self.services.engine, as_of=instant, now=self.services.clock.now()
-        )
-        await self.services.sender.run_once(platform=NAME)
-        return {"jobs": counts, "posted": await self._history(group, after=before)}
+        engine = self._gateway.engine
+        counts = await in_db(engine, run_jobs, engine, as_of=instant, now=self._gateway.clock.now(), platforms=[NAME])
+        await self._gateway.sender.run_once(platform=NAME)
+        return {"jobs": counts, "posted": await self._history(group, after=before, any_status=True)}
 
     async def api_clock(self, request: web.Request) -> web.Response:
         body = await _json(request)
-        return web.json_response(await self.jump(_field(body, "group"), _field(body, "at")), dumps=dumps)
-
-    async def page_clock(self, request: web.Request) -> web.Response:
-        data = await request.post()
-        group, user = str(data.get("group", "demo")), str(data.get("as", ""))
-        answer = await self.jump(group, str(data.get("at", "")).strip())
-        self.flash[(group, user)] = {"toast": " · ".join(f"{k}: {v}" for k, v in answer["jobs"].items())}
-        raise web.HTTPSeeOther(f"/?group={group}&as={user}")
+        return _api(await self.jump(_field(body, "group"), _field(body, "at")))
 
     async def api_history(self, request: web.Request) -> web.Response:
-        return web.json_response({"messages": await self._history(request.match_info["group"])}, dumps=dumps)
+        return _api({"messages": await self._history(request.match_info["group"])})
 
     # ------------------------------------------------------------ the page
 
     async def page(self, request: web.Request) -> web.Response:
-        group = request.query.get("group", "demo")
+        group = request.query.get("group", "demo")[:100]
         user = request.query.get("as", PERSONAS[0].user_id)
         if user not in BY_ID:
             user = PERSONAS[0].user_id
         said = [s for s in self.said if s.group == group]
-        html = page.render(group=group, user=user, history=await self._history(group), said=said,
-                           flash=self.flash.pop((group, user), None))  # fmt: skip
-        return web.Response(text=html, content_type="text/html")
+        history = [m for m in await self._history(group) if m["visible_to"] in (None, user)]
+        body = page.render(group=group, user=user, history=history, said=said,
+                           flash=self.flash.pop((group, user), None), csrf=self.csrf)  # fmt: skip
+        return web.Response(text=body, content_type="text/html", headers=SECURITY_HEADERS)
+
+    async def _posted_form(self, request: web.Request) -> dict[str, Any]:
+        """A form post from our own page: same origin, carrying the page's token, well formed."""
+        if not _same_origin(request):
+            raise web.HTTPForbidden(text="cross-site request refused")
+        try:
+            data = await request.post()
+            flat: dict[str, Any] = {}
+            for key in data:
+                values = [v for v in data.getall(key) if isinstance(v, str)]
+                flat[key] = values if len(values) > 1 else (values[0] if values else "")
+        except (ValueError, UnicodeDecodeError, AssertionError) as exc:
+            raise BadRequest(f"malformed form body: {type(exc).__name__}") from None
+        if not secrets.compare_digest(str(flat.pop("csrf", "")), self.csrf):
+            raise web.HTTPForbidden(text="the page's token is missing or stale: reload the page")
+        return flat
+
+    def _remember(self, group: str, user: str, answer: dict[str, Any]) -> None:
+        self.flash[(group, user)] = answer
+        self.flash.move_to_end((group, user))
+        while len(self.flash) > FLASH_LIMIT:
+            self.flash.popitem(last=False)
 
     async def page_say(self, request: web.Request) -> web.Response:
-        data = await request.post()
-        group, user, text = str(data.get("group", "demo")), str(data.get("as", "")), str(data.get("text", "")).strip()
+        data = await self._posted_form(request)
+        group, user, text = _text(data, "group", "demo"), _text(data, "as"), _text(data, "text").strip()
         if text:
+            event = self.command_event(group, user, text)
             self.said.append(Said(group, user, text))
-            answer = await self.run(self.command_event(group, user, text))
-            self.flash[(group, user)] = answer
+            self._remember(group, user, await self.run(event))
         raise web.HTTPSeeOther(f"/?group={group}&as={user}")
 
     async def page_act(self, request: web.Request) -> web.Response:
-        data = await request.post()
-        flat: dict[str, Any] = {}
-        for key in data:
-            values = data.getall(key)
-            flat[key] = [str(v) for v in values] if len(values) > 1 else str(values[0])
-        group, user = str(flat.pop("group", "demo")), str(flat.pop("as", ""))
-        action, payload = str(flat.pop("action", "")), str(flat.pop("payload", ""))
+        flat = await self._posted_form(request)
+        group, user = _text(flat, "group", "demo"), _text(flat, "as")
+        flat.pop("group", None), flat.pop("as", None)
+        action, payload = _text(flat, "action"), _text(flat, "payload")
+        flat.pop("action", None), flat.pop("payload", None)
         answer = await self.run(self.action_event(group, user, action, payload, collect_form_values(flat)))
-        self.flash[(group, user)] = answer
+        self._remember(group, user, answer)
         raise web.HTTPSeeOther(f"/?group={group}&as={user}")
+
+    async def page_clock(self, request: web.Request) -> web.Response:
+        data = await self._posted_form(request)
+        group, user = _text(data, "group", "demo"), _text(data, "as")
+        answer = await self.jump(group, _text(data, "at").strip())
+        self._remember(group, user, {"toast": " · ".join(f"{k}: {v}" for k, v in answer["jobs"].items())})
+        raise web.HTTPSeeOther(f"/?group={group}&as={user}")
+
+
+def _same_origin(request: web.Request) -> bool:
+    """A browser's cross-site post carries another Origin (or Referer); ours, or none (a script), is allowed."""
+    origin = request.headers.get("Origin") or request.headers.get("Referer")
+    if not origin or origin == "null":
+        return origin is None
+    return urlsplit(origin).netloc == request.host
 
 
 async def _json(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise BadRequest("the body must be JSON") from None
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
@@ -264,9 +349,18 @@ async def _json(request: web.Request) -> dict[str, Any]:
 
 def _field(body: dict[str, Any], name: str) -> str:
     value = body.get(name)
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not value.strip() or len(value) > 20000:
         raise BadRequest(f"{name} is required (a non-empty string)")
     return value.strip()
+
+
+def _text(data: dict[str, Any], name: str, default: str = "") -> str:
+    value = data.get(name, default)
+    return value if isinstance(value, str) else default
+
+
+def _api(answer: dict[str, Any]) -> web.Response:
+    return web.json_response(answer, dumps=dumps)
 
 
 def _card_json(card: Card | None) -> dict[str, Any] | None:

@@ -26,14 +26,17 @@ form.say input[type=text] { flex: 1; padding: .5rem; font-size: 1rem; }
 
 
 def _card(card_json: dict[str, Any], names: dict[str, str], hidden: dict[str, str]) -> str:
+    """A card from the history (its JSON as stored); its forms post back with the page's group, persona and token."""
     card = Card.load(card_json)
     return render_card_html(card, names={**NAMES, **names}, people=PEOPLE, action_url="/sandbox/act", hidden=hidden)
 
 
 def render(
-    *, group: str, user: str, history: list[dict[str, Any]], said: list[Any], flash: dict[str, Any] | None
-) -> str:
-    hidden = {"group": group, "as": user}
+    *, group: str, user: str, history: list[dict[str, Any]], said: list[Any], flash: dict[str, Any] | None,
+    csrf: str,
+) -> str:  # fmt: skip
+    hidden = {"group": group, "as": user, "csrf": csrf}
+    fields = "".join(f'<input type="hidden" name="{k}" value="{escape(v)}">' for k, v in hidden.items())
     people = " ".join(
         f'<a class="{"me" if p.user_id == user else ""}" href="/?group={escape(group)}&as={p.user_id}">'
         f"{escape(p.name)}·{escape(p.department)}</a>"
@@ -41,7 +44,8 @@ def render(
     )
     parts = [f'<div class="bot">{_card(m["card"], m["names"], hidden)}</div>' for m in history]
     typed = "".join(
-        f'<div class="said"><span>{escape(BY_ID[s.user].name)}：{escape(s.text)}</span></div>' for s in said[-20:]
+        f'<div class="said"><span>{escape(BY_ID[s.user].name if s.user in BY_ID else s.user)}：{escape(s.text)}</span></div>'
+        for s in said[-20:]
     )
     flash_html = ""
     if flash:
@@ -59,11 +63,11 @@ def render(
 {"".join(parts)}
 {flash_html}
 <form method="post" action="/sandbox/clock" class="clock">
-<input type="hidden" name="group" value="{escape(group)}"><input type="hidden" name="as" value="{escape(user)}">
+{fields}
 ⏩ 模拟时间 / simulate time: <input type="text" name="at" placeholder="2026-11-27T17:30+08:00" size="26">
 <button>运行提醒 / run reminders</button></form>
 <form class="say" method="post" action="/sandbox/say">
-<input type="hidden" name="group" value="{escape(group)}"><input type="hidden" name="as" value="{escape(user)}">
+{fields}
 <input type="text" name="text" placeholder="/record new 订单系统数据延迟 · 新建记录 … · /help" autofocus>
 <button>发送</button></form>
 </main></body></html>"""

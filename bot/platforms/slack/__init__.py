@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from bot.settings import Settings
+from typing import Any
+
+from bot.platforms.contract import Platform, PlatformPackage
+from bot.platforms.slack.settings import SlackSettings
 
 
-def create(settings: Settings):  # type: ignore[no-untyped-def]
-    if not settings.slack_bot_token:
-        return None
+def _create(own: SlackSettings, core: Any) -> Platform:
     from bot.platforms.slack.adapter import SlackPlatform
 
-    return SlackPlatform(settings)
+    return SlackPlatform(own)
+
+
+PACKAGE = PlatformPackage(name="slack", title="Slack", settings=SlackSettings, create=_create)

@@ -54,6 +54,7 @@ from cards.model import (
     Select,
     TextInput,
     collect_form_values,
+    iter_inputs,
 )
 
 OPEN_FORM = "form.open"
@@ -428,3 +429,43 @@ def form_values(state_values: Mapping[str, Any], *, tz: tzinfo | None = None) ->
 def field_errors(errors: Mapping[str, str]) -> dict[str, Any]:
     """Errors by block id (the dotted input name) as a ``view_submission`` answer; Slack shows 150 characters."""
     return {"response_action": "errors", "errors": {block: _cut(message, 150) for block, message in errors.items()}}
+
+
+def rows_as_submitted(state: Mapping[str, Any]) -> dict[str, list[int]]:
+    """For each repeated group, the modal rows that were not blank, in order.
+
+    The core drops blank rows before it validates, so its errors count rows among
+    the filled ones (``items.0`` is the first filled row); Slack needs the block
+    the person typed into (``items.2``).
+    """
+    filled: dict[str, set[int]] = {}
+    for block_id, actions in state.items():
+        parts = str(block_id).split(".")
+        if len(parts) == 3 and parts[1].isdigit():
+            rows = filled.setdefault(parts[0], set())
+            if any(_filled(a) for a in (actions or {}).values() if isinstance(a, dict)):
+                rows.add(int(parts[1]))
+    return {group: sorted(rows) for group, rows in filled.items()}
+
+
+def _filled(action: Mapping[str, Any]) -> bool:
+    keys = ("value", "selected_date", "selected_date_time", "selected_time", "selected_user", "selected_users",
+            "selected_option", "selected_options")  # fmt: skip
+    return any(action.get(key) not in (None, "", [], {}) for key in keys)
+
+
+def modal_errors(form: Form, *, positions: Mapping[str, list[int]]) -> dict[str, str]:
+    """The form's errors by the block id of the input they concern (the dotted input name, rows as shown)."""
+    errors: dict[str, str] = {}
+    for item in iter_inputs(form):
+        if isinstance(item, Repeat):
+            rows = positions.get(item.name, [])
+            if item.error:  # the group's own error ("at least one action item") goes to its first input
+                errors[f"{item.name}.{rows[0] if rows else 0}.{item.template[0].name}"] = item.error
+            for key, message in item.row_errors.items():
+                index, _, field = key.partition(".")
+                row = rows[int(index)] if index.isdigit() and int(index) < len(rows) else int(index or 0)
+                errors[f"{item.name}.{row}.{field}"] = message
+        elif item.error:
+            errors[item.name] = item.error
+    return field_errors(errors)["errors"] if errors else {}

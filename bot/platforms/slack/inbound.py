@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cards.model import CardPayload
+from handlers.capabilities import Source
 from handlers.events import ActionEvent, Chat, CommandEvent, MentionedUser, Sender
 
 PLATFORM = "slack"
@@ -116,7 +117,7 @@ def command_event(body: dict[str, Any]) -> CommandEvent:
         event_id=f"command:{trigger}",  # Slack does not retry slash commands; the trigger id is unique per use
         chat=Chat(PLATFORM, channel, team, body.get("channel_name"), channel.startswith("D")),
         sender=Sender(user, body.get("user_name")),
-        text=text, mentions=mentions, inline_form=True, platform_context={"trigger_id": trigger},
+        text=text, mentions=mentions, source=Source.SLASH,
     )  # fmt: skip
 
 
@@ -130,7 +131,7 @@ def mention_event(body: dict[str, Any], *, bot_user_id: str | None) -> CommandEv
     text, mentions = neutral_text(str(event.get("text") or ""), bot_user_id=bot_user_id)
     return CommandEvent(
         event_id=event_id, chat=Chat(PLATFORM, channel, team, None, channel.startswith("D")), sender=Sender(user),
-        text=text, mentions=mentions,
+        text=text, mentions=mentions, source=Source.MESSAGE,
     )  # fmt: skip
 
 
@@ -158,8 +159,7 @@ def action_event(body: dict[str, Any]) -> ActionEvent:
     return ActionEvent(
         event_id=f"action:{trigger}", chat=Chat(PLATFORM, str(channel), str(team)),
         sender=Sender(str(user["id"]), user.get("username") or user.get("name")),
-        message_id=container.get("message_ts"), action=action, payload=payload, inline_form=True,
-        platform_context={"trigger_id": trigger},
+        message_id=container.get("message_ts"), action=action, payload=payload, source=Source.BUTTON,
     )  # fmt: skip
 
 
@@ -178,6 +178,6 @@ def submission_event(body: dict[str, Any], form: dict[str, Any]) -> tuple[Action
         event_id=f"view:{view_id}:{view_hash}",  # a double submit of the same view state is one submission
         chat=Chat(PLATFORM, metadata.channel, metadata.team),
         sender=Sender(str(user["id"]), user.get("username") or user.get("name")),
-        message_id=metadata.message_ts, action=action, payload=payload, form=form, inline_form=True,
+        message_id=metadata.message_ts, action=action, payload=payload, form=form, source=Source.DIALOG,
     )  # fmt: skip
     return event, metadata

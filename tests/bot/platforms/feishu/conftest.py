@@ -17,8 +17,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from bot.app import SERVICES, create_app
+from bot.app import GATEWAY, create_app
 from bot.platforms.feishu.adapter import FeishuPlatform
+from bot.platforms.feishu.settings import FeishuSettings
 from bot.settings import load_settings
 from storage.timekeeping import ManualClock
 
@@ -50,11 +51,11 @@ class Feishu:
 
     @property
     def sender(self):  # the app's outbox worker, driven by hand
-        return self.client.server.app[SERVICES].sender
+        return self.client.server.app[GATEWAY].sender
 
     @property
     def inbox(self):  # the app's inbox worker, driven by hand
-        return self.client.server.app[SERVICES].inbox
+        return self.client.server.app[GATEWAY].inbox
 
     async def work(self) -> None:
         """What the app's workers do in the background: handle stored events, then send what they said."""
@@ -121,10 +122,9 @@ async def fake_feishu(clock: ManualClock) -> AsyncIterator[FakeFeishu]:
 
 @pytest.fixture
 async def feishu(engine: sa.Engine, clock: ManualClock, fake_feishu: FakeFeishu) -> AsyncIterator[Feishu]:
-    settings = load_settings(_env_file=None, **APP, FEISHU_API_BASE=fake_feishu.base)
-    platform = FeishuPlatform(settings, clock=clock)
-    app = create_app(settings, engine=engine, clock=clock, platforms=[platform], run_sender=False, run_inbox=False,
-                     run_scheduler=False)  # fmt: skip
+    platform = FeishuPlatform(FeishuSettings(_env_file=None, **APP, FEISHU_API_BASE=fake_feishu.base), clock=clock)
+    app = create_app(load_settings(_env_file=None), engine=engine, clock=clock, platforms=[platform], run_sender=False,
+                     run_inbox=False, run_scheduler=False)  # fmt: skip
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     yield Feishu(client, engine, clock, fake=fake_feishu)

@@ -1,4 +1,4 @@
-"""A fake Feishu open platform on 127.0.0.1: tenant token, bot info, send, reply, patch — with its limits.
+"""A fake Feishu open platform on 127.0.0.1: tenant token, bot info, send, reply, patch, ephemeral — with its limits.
 
 It checks what a real server would (the bearer token, the body shape, card JSON
 2.0 as a string, the 30 KB card limit, ``uuid`` length and deduplication),
@@ -31,6 +31,7 @@ class Sent:
     message_id: str
     uuid: str | None
     reply_to: str | None = None
+    visible_to: str | None = None  # an ephemeral card ("仅对你可见") for this open_id
 
     @property
     def text(self) -> str:
@@ -76,6 +77,7 @@ class FakeFeishu:
         app.router.add_post("/open-apis/im/v1/messages", self.send)
         app.router.add_post("/open-apis/im/v1/messages/{message_id}/reply", self.reply)
         app.router.add_patch("/open-apis/im/v1/messages/{message_id}", self.patch)
+        app.router.add_post("/open-apis/ephemeral/v1/send", self.ephemeral)
         return app
 
     # ---- endpoints
@@ -174,3 +176,20 @@ class FakeFeishu:
         body = await request.json()
         self.patched.append((request.match_info["message_id"], json.loads(body["content"])))
         return web.json_response({"code": 0, "data": {}})
+
+    async def ephemeral(self, request: web.Request) -> web.Response:
+        """A card only ``open_id`` sees: the card as an object (not a string), interactive only, in a group."""
+        if (refused := self._guard(request)) is not None:
+            return refused
+        body = await request.json()
+        card = body.get("card")
+        if body.get("msg_type") != "interactive" or not isinstance(card, dict):
+            return web.json_response({"code": 10002, "msg": "msg_type must be interactive with a card object"},
+                                     status=400)  # fmt: skip
+        if not isinstance(body.get("chat_id"), str) or not isinstance(body.get("open_id"), str):
+            return web.json_response({"code": 10002, "msg": "chat_id and open_id are required"}, status=400)
+        if card.get("schema") != "2.0" or len(json.dumps(card).encode()) > CARD_LIMIT:
+            return web.json_response({"code": 230099, "msg": "Failed to create card content"}, status=400)
+        sent = Sent(body["chat_id"], card, f"om_e{next(self._ids)}", None, None, visible_to=body["open_id"])
+        self.sent.append(sent)
+        return web.json_response({"code": 0, "msg": "ok", "data": {"message_id": sent.message_id}})

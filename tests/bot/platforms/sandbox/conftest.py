@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
 from sqlmodel import Session, select
 
-from bot.app import SERVICES, create_app
+from bot.app import GATEWAY, create_app
 from bot.settings import load_settings
 from storage.models import Record
 from storage.timekeeping import ManualClock
@@ -44,7 +44,7 @@ class SandboxChat:
 
     @property
     def sender(self):  # the app's outbox sender, to drive retries in tests
-        return self.client.server.app[SERVICES].sender
+        return self.client.server.app[GATEWAY].sender
 
 
 async def start_chat(engine: sa.Engine, clock: ManualClock, **settings: str) -> SandboxChat:
@@ -100,6 +100,11 @@ SEED_FORM: dict[str, Any] = {
 
 def form_of(card: dict[str, Any]) -> dict[str, Any]:
     return next(e for e in card["elements"] if e["kind"] == "form")
+
+
+def posted_form(answer: dict[str, Any]) -> dict[str, Any]:
+    """The form card among what the bot posted for one request."""
+    return next(m["card"] for m in answer["posted"] if any(e["kind"] == "form" for e in m["card"]["elements"]))
 
 
 def inputs_of(card: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -106,14 +106,16 @@ async def test_the_page_renders_the_chat_as_html_forms(chat: SandboxChat) -> Non
 
 
 async def test_the_page_works_with_plain_html_form_posts(chat: SandboxChat) -> None:
-    """What a browser does: type a command, then submit the rendered form with one field missing."""
-    said = await chat.client.post("/sandbox/say", data={"group": "demo", "as": "zhangwei", "text": "/record new 盘点差异"},
-                                  allow_redirects=False)  # fmt: skip
+    """What a browser does: open the page, type a command, then submit the rendered form with one field missing."""
+    first = await (await chat.client.get("/?group=demo&as=zhangwei")).text()
+    csrf = unescape(re.search(r'name="csrf" value="([^"]*)"', first).group(1))
+    said = await chat.client.post("/sandbox/say", data={"group": "demo", "as": "zhangwei", "text": "/record new 盘点差异",
+                                                       "csrf": csrf}, allow_redirects=False)  # fmt: skip
     assert said.status == 303 and said.headers["Location"] == "/?group=demo&as=zhangwei"
     html = await (await chat.client.get("/?group=demo&as=zhangwei")).text()
     payload = re.search(r'name="payload" value="([^"]*)"', html).group(1)
     form = {
-        "group": "demo", "as": "zhangwei", "action": "record.submit", "payload": unescape(payload),
+        "group": "demo", "as": "zhangwei", "action": "record.submit", "payload": unescape(payload), "csrf": csrf,
         "topic": "盘点差异", "problem": "每周盘点差异超过2%", "participants.0.person": "zhangwei",
         "items.0.description": "复核盘点流程并出具报告", "items.0.owner": "", "items.0.due": "下周五",
     }  # fmt: skip

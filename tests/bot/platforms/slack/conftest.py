@@ -11,8 +11,9 @@ import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import SERVICES, create_app
+from bot.app import GATEWAY, create_app
 from bot.platforms.slack.adapter import SlackPlatform
+from bot.platforms.slack.settings import SlackSettings
 from bot.settings import load_settings
 from storage.timekeeping import ManualClock
 
@@ -29,11 +30,11 @@ class Slack:
 
     @property
     def platform(self) -> SlackPlatform:
-        return self.client.server.app[SERVICES].sender.deliverers["slack"]
+        return self.client.server.app[GATEWAY].sender.deliverers["slack"]
 
     async def work(self) -> None:
         """What the app's workers do in the background: handle stored events, then send what they said."""
-        services = self.client.server.app[SERVICES]
+        services = self.client.server.app[GATEWAY]
         await services.inbox.run_once()
         await services.sender.run_once()
 
@@ -61,10 +62,10 @@ async def fake_slack(clock: ManualClock) -> AsyncIterator[FakeSlack]:
 
 @pytest.fixture
 async def slack(engine: sa.Engine, clock: ManualClock, fake_slack: FakeSlack) -> AsyncIterator[Slack]:
-    settings = load_settings(_env_file=None, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
+    settings = SlackSettings(_env_file=None, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
                              SLACK_API_BASE=fake_slack.base)  # fmt: skip
     platform = SlackPlatform(settings, clock=clock)
-    app = create_app(settings, engine=engine, clock=clock, platforms=[platform], run_sender=False, run_inbox=False,
+    app = create_app(load_settings(_env_file=None), engine=engine, clock=clock, platforms=[platform], run_sender=False, run_inbox=False,
                      run_scheduler=False)  # fmt: skip
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()

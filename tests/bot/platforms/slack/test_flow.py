@@ -114,12 +114,14 @@ async def test_the_seed_example_end_to_end_on_slack(slack: Slack) -> None:
         assert record.meeting_start == datetime.fromisoformat("2026-11-24T14:00+08:00")
         due = {i.seq: i.due_at for i in session.exec(select(ActionItem))}
         assert due[1] == datetime.fromisoformat("2026-11-27T23:59+08:00")
-    assert fake.ephemeral[-1][1] == ZHANG and fake.ephemeral[-1][2].endswith("已提交，等待参与人确认")
     await slack.work()
     assert len(fake.posted) == 1, "one message a second per channel, declared to the outbox: no 429 from Slack"
     slack.clock.advance(timedelta(seconds=1))
     await slack.work()
-    summary, request = fake.posted  # the result where the form was, and the request to sign off
+    summary, request = fake.posted  # the record, and the request to sign off
+    slack.clock.advance(timedelta(seconds=1))
+    await slack.work()
+    assert fake.ephemeral[-1][1] == ZHANG and fake.ephemeral[-1][2].endswith("已提交，等待参与人确认")
     assert summary.blocks[0]["text"]["text"] == "R1 订单系统数据延迟问题专项沟通" and valid(summary.blocks)
     assert valid(request.blocks) and f"<@{ZHANG}> <@{LI}> <@{WANG}>" in request.everything
     confirm = next(b for b in buttons(request.blocks) if json.loads(b["value"])["a"] == "record.confirm")
@@ -132,9 +134,11 @@ async def test_the_seed_example_end_to_end_on_slack(slack: Slack) -> None:
         assert status == 200, answer
         slack.clock.advance(timedelta(seconds=1))
         await slack.work()
-    slack.clock.advance(timedelta(seconds=1))
-    await slack.work()
+    for _ in range(6):  # each press updated the card and told the presser (ephemeral): one message a second
+        slack.clock.advance(timedelta(seconds=1))
+        await slack.work()
     assert fake.updated and all(u.ts == request.ts for u in fake.updated)
+    assert [who for _, who, _ in fake.ephemeral[-3:]] == [LI, WANG, ZHANG], "each presser was told, privately"
     (started,) = [p for p in fake.posted if "已启动跟进" in p.text]
     assert "全员确认，开始跟进。责任人每天下班前汇报进度。" in started.text, "no cc: nobody to name, no （无）"
     with Session(slack.engine) as session:
