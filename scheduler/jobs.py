@@ -43,6 +43,7 @@ from storage.followup import (
 )
 from storage.i18n import normalize_language
 from storage.models import (
+    AuditEntry,
     CalendarOverride,
     Group,
     Record,
@@ -56,7 +57,7 @@ from storage.timekeeping import (
     to_local,
     zone,
 )
-from storage.types import RecordStatus
+from storage.types import AuditAction, RecordStatus
 
 GRACE = timedelta(hours=6)
 # At most this many messages per job per tick: a burst (10,000 groups all prompted at 17:30) is spread over a few
@@ -257,7 +258,12 @@ def overdue_ladder(tick: Tick) -> int:
         tick.post(group, card, f"overdue{step}:{item.id}:{item.due_at.isoformat()}", names)
     inserted = tick.flush()
     for _, item, step, _ in steps:
-        if step == 1 and keys[(item.id, 1)] in inserted:
+        if keys[(item.id, step)] not in inserted:
+            continue
+        # each step is an escalation the monthly review counts by level (storage.review)
+        tick.session.add(AuditEntry(record_id=item.record_id, action_item_id=item.id, action=AuditAction.ESCALATED,
+                                    detail={"level": step, "due_at": item.due_at.isoformat()}, at=tick.now))  # fmt: skip
+        if step == 1:
             lifecycle.mark_delayed(session=tick.session, record_id=item.record_id, by=None, now=tick.now,
                                    reason=f"R{item.record_id}-{item.seq} overdue")  # fmt: skip
     return len(inserted)
