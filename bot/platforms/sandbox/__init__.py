@@ -8,6 +8,6 @@ from bot.settings import Settings
 def create(settings: Settings):  # type: ignore[no-untyped-def]
     if not settings.sandbox_enabled:
         return None
-    from bot.platforms.sandbox.adapter import SandboxPlatform
+    from bot.platforms.sandbox.files import SandboxWithFiles
 
-    return SandboxPlatform()
+    return SandboxWithFiles()
