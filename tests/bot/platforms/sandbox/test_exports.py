@@ -31,7 +31,10 @@ async def closed_seed(chat: SandboxChat) -> None:
     await active_record(chat)
     chat.clock.set(at("2026-11-24 10:00"))
     approved = await chat.say("wangfang", "批准 R1")
-    assert "<@wangfang> 批准了 R1 的资源需求：临时扩容服务器 5000 元" in approved["posted"][0]["card"]["elements"][0]["text"]
+    assert (
+        "<@wangfang> 批准了 R1 的资源需求：临时扩容服务器 5000 元"
+        in approved["posted"][0]["card"]["elements"][0]["text"]
+    )
     chat.clock.set(at("2026-11-26 17:00"))
     await chat.say("lina", "/action done R1-1 多线程版本已上线")
     await chat.say("wangfang", "/action done R1-2 审批单已通过")
@@ -101,7 +104,7 @@ async def test_the_record_as_an_excel_file_holds_every_row_of_the_template(chat:
     attachment, content, mime = await download(chat, answer)
     assert attachment["filename"] == "R1-订单系统数据延迟问题专项沟通.xlsx" and not attachment.get("image")
     assert mime == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    assert "导出文件：R1-订单系统数据延迟问题专项沟通.xlsx" == answer["posted"][0]["card"]["header"]["title"]
+    assert answer["posted"][0]["card"]["header"]["title"] == "导出文件：R1-订单系统数据延迟问题专项沟通.xlsx"
     sheet = openpyxl.load_workbook(io.BytesIO(content)).active
     assert sheet["A1"].value == "跨部门沟通记录及问题解决方案表"
     assert sheet["A2"].value == "R1 订单系统数据延迟问题专项沟通"
@@ -189,12 +192,14 @@ async def test_files_are_served_only_for_sandbox_groups_and_until_they_expire(ch
 async def test_only_the_approver_decides_and_only_once(chat: SandboxChat) -> None:
     await active_record(chat)
     denied = await chat.say("lina", "/approve R1 1")
-    assert "只有资源需求“临时扩容服务器”的审批人或管理员可以审批。" in denied["posted"][0]["card"]["elements"][0]["text"]
+    assert (
+        "只有资源需求“临时扩容服务器”的审批人或管理员可以审批。" in denied["posted"][0]["card"]["elements"][0]["text"]
+    )
     nothing = await chat.say("lina", "批准 R1")
     assert "R1 没有等您审批的资源需求。" in nothing["posted"][0]["card"]["elements"][0]["text"]
     rejected = await chat.say("wangfang", "驳回 R1 1 预算已用完")
     text = rejected["posted"][0]["card"]["elements"][0]["text"]
-    assert "<@wangfang> 驳回了 R1 的资源需求：临时扩容服务器 5000 元（原因：预算已用完）" == text
+    assert text == "<@wangfang> 驳回了 R1 的资源需求：临时扩容服务器 5000 元（原因：预算已用完）"
     again = await chat.say("wangfang", "/approve R1 1")
     assert "已审批过" in again["posted"][0]["card"]["elements"][0]["text"]
     with Session(chat.engine) as session:
