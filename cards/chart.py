@@ -17,13 +17,18 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure  # a bare Figure draws with Agg; pyplot (and a display) is never involved
 from matplotlib.font_manager import FontProperties
 
-from cards.templates import category_text, t
+from cards.markup import to_plain
+from cards.templates import CATALOG, category_text
 from storage.review import Review
 
 TREND_SHOWN = 6  # months on the chart
 TOP_CATEGORIES = 6  # the rest would be unreadable; the card lists them all
 TOP_DEPARTMENTS = 10
 COLOURS = ("#2563eb", "#16a34a", "#d97706", "#dc2626", "#7c3aed", "#0891b2")
+
+
+def t(key: str, lang: str, /, **params: object) -> str:
+    return CATALOG.text(key, lang, **params)
 
 
 def font_path() -> Path:
@@ -60,7 +65,7 @@ def _categories(axes: Axes, review: Review, lang: str) -> None:
     width = 0.8 / len(shown)
     for index, trend in enumerate(shown):
         positions = [m + (index - (len(shown) - 1) / 2) * width for m in range(len(months))]
-        axes.bar(positions, trend.counts[-TREND_SHOWN:], width, label=category_text(trend.category, lang),
+        axes.bar(positions, trend.counts[-TREND_SHOWN:], width, label=to_plain(category_text(trend.category, lang)),
                  color=COLOURS[index % len(COLOURS)])  # fmt: skip
     axes.set_xticks(range(len(months)))
     axes.set_xticklabels([t("review.month_label", lang, year=m.year, month=m.month) for m in months],

@@ -29,7 +29,8 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from cards.templates import category_text, due_text, status_text, t
+from cards.markup import Markup, md, to_plain
+from cards.templates import CATALOG, category_text, due_text, status_text
 from storage.queries import ExportRow, RecordView
 from storage.timekeeping import format_local
 from storage.types import ExportFormat, ItemTerm
@@ -47,6 +48,11 @@ UNSAFE_FILENAME = re.compile(r'[\\/:*?"<>|\x00-\x1f]+')
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 EAST_ASIAN_FONT = "宋体"  # present wherever Word or WPS reads Chinese
+
+
+def t(key: str, lang: str, /, **params: object) -> str:
+    """A catalog sentence as plain text: files hold text, never chat markup."""
+    return CATALOG.text(key, lang, **params)
 
 
 @dataclass(frozen=True)
@@ -123,7 +129,8 @@ def record_rows(view: RecordView, *, lang: str, zone: ZoneInfo) -> list[TableRow
         "place": [" ".join(filter(None, [record.place, record.meeting_link]))], "participants": participants,
         "problem": problem, "key_points": [f"{d.name}：{k.text}" for d, k in view.key_points], "solution": solution,
         "owners": owners, "resources": resources, "status": status, "notes": notes,
-        "recorder": [view.recorder.display_name], "cc": ["、".join(cc)], "category": [category_text(record.category, lang)],
+        "recorder": [view.recorder.display_name], "cc": ["、".join(cc)],
+        "category": [to_plain(category_text(record.category, lang))],
     }  # fmt: skip
     return [TableRow(key, t(f"export.row.{key}", lang), [line for line in values[key] if line]) for key in ROWS]
 
@@ -139,13 +146,13 @@ def amount_text(request: Any) -> str:
     return f"{request.amount.normalize():f} {request.unit or ''}".strip()
 
 
-def record_markdown(view: RecordView, *, lang: str, zone: ZoneInfo) -> str:
-    """The table as Markdown, for the chat (the Markdown subset shows it as typed)."""
-    lines = ["| | |", "|---|---|"]
+def record_markdown(view: RecordView, *, lang: str, zone: ZoneInfo) -> Markup:
+    """The table for the chat: neutral markup, each cell one line of escaped text (``|`` shown as ``/``)."""
+    lines = [Markup("| | |"), Markup("|---|---|")]
     for row in record_rows(view, lang=lang, zone=zone):
-        cell = "；".join(row.lines).replace("|", "\\|").replace("\n", " ") or "—"
-        lines.append(f"| {row.label} | {cell} |")
-    return "\n".join(lines)
+        cell = "；".join(row.lines).replace("|", "/").replace("\n", " ") or "—"
+        lines.append(md("| {} | {} |", row.label, cell))
+    return Markup("\n").join(lines)
 
 
 def record_xlsx(view: RecordView, *, lang: str, zone: ZoneInfo) -> bytes:
@@ -209,7 +216,7 @@ def list_values(rows: Sequence[ExportRow], *, lang: str, zone: ZoneInfo) -> list
         if row.item_seq is not None and row.done_at is not None and row.due_at is not None:
             on_time = t("yes" if row.done_at <= row.due_at else "no", lang)
         values.append([
-            f"R{row.record_id}", row.topic, category_text(row.category, lang), status_text(row.record_status, lang),
+            f"R{row.record_id}", row.topic, to_plain(category_text(row.category, lang)), status_text(row.record_status, lang),
             row.recorder, at(row.created_at), at(row.closed_at), row.verification or "",
             f"R{row.record_id}-{row.item_seq}" if row.item_seq is not None else "", row.description or "",
             t(f"term.{row.term.value}", lang) if row.term else "", row.owner or "", row.department or "",

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cards.markup import Markup, md
 from cards.model import Attachment, Card, Header, Markdown, Note, Tone
 from cards.templates import category_text, t
 from storage.files import RETENTION, FileRef
@@ -21,6 +22,7 @@ from storage.types import FileKind
 
 TREND_ON_CARD = 3  # months of each type's trend on the card (the chart shows more)
 RECORDS_ON_CARD = 5  # records named behind each type; the rest are counted
+LINES = Markup("\n")
 LATE_BUCKETS = ((0, 1, "≤1"), (2, 3, "2–3"), (4, 5, "4–5"), (6, None, ">5"))
 
 
@@ -36,13 +38,13 @@ def _number(value: float | None, lang: str) -> str:
 
 def review_card(review: Review, *, lang: str, zone: ZoneInfo, now: datetime, chart: FileRef | None = None) -> Card:
     title_key = "review.title_all" if review.scope.workspace_wide else "report.title"
-    elements: list[Any] = [Markdown(text="\n".join(_summary(review, lang)))]
-    elements.append(Markdown(text=f"**{t('report.categories', lang)}**\n{_categories(review, lang)}"))
+    elements: list[Any] = [Markdown(text=LINES.join(_summary(review, lang)))]
+    elements.append(Markdown(text=md("**{}**\n{}", t("report.categories", lang), _categories(review, lang))))
     if review.recurring:
-        elements.append(Markdown(text=f"**{t('review.recurring', lang)}**\n{_recurring(review, lang)}"))
+        elements.append(Markdown(text=md("**{}**\n{}", t("review.recurring", lang), _recurring(review, lang))))
     if review.departments:
-        elements.append(Markdown(text=f"**{t('review.departments', lang)}**\n{_departments(review, lang)}"))
-    elements.append(Markdown(text="\n".join([_escalations(review, lang), _resources(review, lang)])))
+        elements.append(Markdown(text=md("**{}**\n{}", t("review.departments", lang), _departments(review, lang))))
+    elements.append(Markdown(text=LINES.join([_escalations(review, lang), _resources(review, lang)])))
     if chart is not None:
         elements.append(Attachment(file_id=chart.id, filename=chart.filename, mime=chart.mime, image=chart.image,
                                    size=chart.size))  # fmt: skip
@@ -51,7 +53,7 @@ def review_card(review: Review, *, lang: str, zone: ZoneInfo, now: datetime, cha
     return Card(header=header, elements=elements)
 
 
-def _summary(review: Review, lang: str) -> list[str]:
+def _summary(review: Review, lang: str) -> list[Markup]:
     lines = [
         t("review.summary", lang, opened=review.records_opened, closed=review.records_closed, due=review.items_due,
           on_time=review.items_on_time, rate=_rate(review.on_time_rate, lang), late=review.items_late,
@@ -68,7 +70,7 @@ def _summary(review: Review, lang: str) -> list[str]:
             if count:
                 buckets.append(t("review.late_bucket", lang, label=label, count=count))
         lines.append(t("review.late", lang, done_late=review.items_done_late, overdue=review.items_overdue,
-                       buckets="、".join(buckets)))  # fmt: skip
+                       buckets=Markup("、").join(buckets)))  # fmt: skip
     if review.items_pending:
         lines.append(t("review.pending", lang, pending=review.items_pending))
     if review.reschedules:
@@ -76,7 +78,7 @@ def _summary(review: Review, lang: str) -> list[str]:
     return lines
 
 
-def _categories(review: Review, lang: str) -> str:
+def _categories(review: Review, lang: str) -> Markup:
     shown = [c for c in review.categories if c.this_month]
     if not shown:
         return t("review.no_records", lang)
@@ -91,12 +93,12 @@ def _categories(review: Review, lang: str) -> str:
         if trend.this_month > len(names):
             names.append(t("review.more_records", lang, count=trend.this_month - len(names)))
         records = t("review.category_records", lang, records="、".join(names)) if names else ""
-        lines.append("- " + t("review.category_line", lang, category=category_text(trend.category, lang),
-                              count=trend.this_month, trend=history, records=records))  # fmt: skip
-    return "\n".join(lines)
+        lines.append(md("- {}", t("review.category_line", lang, category=category_text(trend.category, lang),
+                                  count=trend.this_month, trend=history, records=records)))  # fmt: skip
+    return LINES.join(lines)
 
 
-def _recurring(review: Review, lang: str) -> str:
+def _recurring(review: Review, lang: str) -> Markup:
     lines = []
     for trend in review.recurring:
         why = []
@@ -104,26 +106,26 @@ def _recurring(review: Review, lang: str) -> str:
             why.append(t("review.recurring_month", lang, count=trend.this_month))
         if trend.recurs_in_a_row:
             why.append(t("review.recurring_streak", lang, months=RECURRING_STREAK))
-        lines.append("- " + t("review.recurring_line", lang, category=category_text(trend.category, lang),
-                              why="，".join(why)))  # fmt: skip
-    return "\n".join(lines)
+        lines.append(md("- {}", t("review.recurring_line", lang, category=category_text(trend.category, lang),
+                                  why=Markup("，").join(why))))  # fmt: skip
+    return LINES.join(lines)
 
 
-def _departments(review: Review, lang: str) -> str:
-    return "\n".join(
-        "- " + t("review.department_line", lang, name=d.name or t("review.no_department", lang), open=d.open_now,
-                 overdue=d.overdue_now, due=d.due, rate=_rate(d.on_time_rate, lang))
+def _departments(review: Review, lang: str) -> Markup:
+    return LINES.join(
+        md("- {}", t("review.department_line", lang, name=d.name or t("review.no_department", lang), open=d.open_now,
+                 overdue=d.overdue_now, due=d.due, rate=_rate(d.on_time_rate, lang)))
         for d in review.departments
     )  # fmt: skip
 
 
-def _escalations(review: Review, lang: str) -> str:
+def _escalations(review: Review, lang: str) -> Markup:
     levels = review.escalations
     return t("review.escalations", lang, first=levels.get("1", 0), second=levels.get("2", 0),
              manual=levels.get("manual", 0))  # fmt: skip
 
 
-def _resources(review: Review, lang: str) -> str:
+def _resources(review: Review, lang: str) -> Markup:
     if not review.resources:
         return t("review.no_resources", lang)
     parts = [
@@ -131,7 +133,7 @@ def _resources(review: Review, lang: str) -> str:
           amount=f" {r.amount.normalize():f} {r.unit or ''}".rstrip() if r.amount is not None else "")
         for r in review.resources
     ]  # fmt: skip
-    return t("review.resources", lang, parts="；".join(parts))
+    return t("review.resources", lang, parts=Markup("；").join(parts))
 
 
 def file_card(ref: FileRef, *, kind: FileKind, what: str, lang: str) -> Card:

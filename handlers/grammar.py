@@ -617,7 +617,7 @@ def _month(args: _Args, words: list[str]) -> tuple[int | None, int | None, int]:
 def _record_export(args: _Args) -> Command:
     """``导出 R12 excel``; ``导出 全部 …`` is the list export (as ``导出全部``)."""
     if args.words and args.words[0].lower() in ALL_WORDS:
-        return _export(_Args(CommandName.EXPORT, args.original, fold(args.original), args.spans[1:]))
+        return _export(_Args(CommandName.EXPORT, args.original, fold(args.original), args.spans[1:], args.names))
     record = args.record(0)
     if len(args.words) < 2:
         return RecordExport(record)

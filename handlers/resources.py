@@ -8,7 +8,8 @@ from sqlmodel import Session
 
 from cards import templates
 from cards.exports import amount_text
-from cards.model import Tone, mention
+from cards.markup import mention
+from cards.model import Tone
 from cards.templates import t
 from handlers import grammar
 from handlers.common import record_in_group
