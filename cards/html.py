@@ -30,6 +30,7 @@ from typing import Any
 from cards.markup import Bold, Line, Link, Mention, Span, Text, parse, parse_inline
 from cards.model import (
     Actions,
+    Attachment,
     Button,
     Card,
     DateInput,
@@ -71,6 +72,8 @@ CSS = """
   padding: .35rem .8rem; border-radius: 5px; border: 1px solid #9ca3af; background: #fff; font: inherit; cursor: pointer; }
 .card button.primary, .card a.button.primary { background: #2563eb; border-color: #2563eb; color: #fff; }
 .card button.danger, .card a.button.danger { background: #dc2626; border-color: #dc2626; color: #fff; }
+.card img.attachment { max-width: 100%; height: auto; border: 1px solid #e5e7eb; border-radius: 4px; }
+.card a.attachment::before { content: "📎 "; }
 """
 
 ROW = "__row__"  # the row index in a repeating group's template row; the add button replaces it
@@ -170,8 +173,9 @@ def _many(value: Any) -> list[str]:
 class _Renderer:
     def __init__(
         self, *, names: Mapping[str, str], people: Sequence[tuple[str, str]], action_url: str,
-        hidden: Mapping[str, str], id_prefix: str,
+        hidden: Mapping[str, str], id_prefix: str, file_url: str,
     ) -> None:  # fmt: skip
+        self.file_url = file_url
         self.names = names
         self.people = people
         self.action_url = escape(action_url)
@@ -217,6 +221,11 @@ class _Renderer:
             return f'<div class="actions">{forms}</div>'
         if isinstance(element, Form):
             return self.form(element)
+        if isinstance(element, Attachment):
+            url = escape(self.file_url.format(file_id=element.file_id))
+            if element.image:
+                return f'<p><img class="attachment" src="{url}" alt="{escape(element.filename)}"></p>'
+            return f'<p><a class="attachment" href="{url}" download="{escape(element.filename)}">{escape(element.filename)}</a></p>'
         raise TypeError(f"no HTML for {type(element).__name__}")
 
     def hidden_inputs(self, button: Button) -> str:
@@ -373,6 +382,7 @@ def render_card_html(
     action_url: str = "/sandbox/actions",
     hidden: Mapping[str, str] | None = None,
     id_prefix: str | None = None,
+    file_url: str = "/files/{file_id}",
 ) -> str:
     """The card as an HTML fragment.
 
@@ -380,10 +390,12 @@ def render_card_html(
     person picker offers, as (user id, display name); ``hidden`` are extra fields
     every form posts (the page's group, the signed link's token …). Element ids
     start with ``id_prefix`` (a fresh one per call by default) so several cards
-    can share a page.
+    can share a page. ``file_url`` is where an attachment's bytes are served
+    (``{file_id}`` is replaced), for an ``<img>`` or a download link.
     """
     if hidden and {"action", "payload"} & set(hidden):
         raise ValueError("hidden fields cannot be named action or payload: the buttons post those")
     prefix = id_prefix or f"c{next(_ids)}"
-    renderer = _Renderer(names=names or {}, people=people, action_url=action_url, hidden=hidden or {}, id_prefix=prefix)
+    renderer = _Renderer(names=names or {}, people=people, action_url=action_url, hidden=hidden or {}, id_prefix=prefix,
+                         file_url=file_url)  # fmt: skip
     return renderer.card(card)

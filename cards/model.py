@@ -330,7 +330,24 @@ class Form(_Model):
         return self
 
 
-Element = Annotated[Markdown | Fields | Divider | Note | Actions | Form, PydanticField(discriminator="kind")]
+class Attachment(_Model):
+    """A file the bot stored (``storage.files``): an image to show, or a file to download.
+
+    Each platform delivers it its own way (an upload, an image message, a link);
+    one that cannot shows the file name as text.
+    """
+
+    kind: Literal["attachment"] = "attachment"
+    file_id: int = PydanticField(gt=0)
+    filename: PlainText
+    mime: str
+    image: bool = False
+    size: int | None = PydanticField(default=None, ge=0)
+
+
+Element = Annotated[
+    Markdown | Fields | Divider | Note | Actions | Form | Attachment, PydanticField(discriminator="kind")
+]
 
 
 class Card(_Model):
@@ -518,6 +535,8 @@ def plain_text(
             lines.append("----")
         elif isinstance(element, Actions):
             lines.append(" ".join(f"[{button.label}]" for button in element.buttons))
+        elif isinstance(element, Attachment):
+            lines.append(f"📎 {element.filename}")
         elif isinstance(element, Form):
             lines.extend(section.title for section in element.sections if section.title)
             buttons = [element.submit] + ([element.cancel] if element.cancel else [])

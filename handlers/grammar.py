@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar, cast
 
+from storage.types import ExportFormat
+
 
 class CommandName(StrEnum):
     RECORD_NEW = "record.new"
@@ -38,6 +40,9 @@ class CommandName(StrEnum):
     DEPT_LIST = "dept.list"
     SETTINGS = "settings"
     HELP = "help"
+    EXPORT = "export"
+    RESOURCE_APPROVE = "approve"
+    RESOURCE_REJECT = "reject"
 
 
 @dataclass(frozen=True)
@@ -109,8 +114,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
                 "/record close R12 <验证结果>（中文：闭环 R12 <验证结果>）", "/record close R12 <verification result>",
                 "写明验证结果后闭环", "close a record with its verified result"),
     CommandSpec(CommandName.RECORD_EXPORT, ("record export",), ("导出", "记录 导出"),
-                "/record export R12（中文：导出 R12）", "/record export R12",
-                "按模板导出记录", "export a record as the template's table"),
+                "/record export R12 [xlsx|docx|md]（中文：导出 R12 [excel|word]）", "/record export R12 [xlsx|docx|md]",
+                "按模板导出记录（表格、Word 或聊天中的表格）", "export a record as the template's table (Excel, Word or chat)"),
     CommandSpec(CommandName.ACTION_ADD, ("action add",), ("新增任务", "任务 新增"),
                 "/action add R12（中文：新增任务 R12）", "/action add R12",
                 "为记录新增一项任务", "add an action item to a record"),
@@ -124,8 +129,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
                 "/escalate R12|R12-2 [原因]（中文：升级 R12|R12-2 [原因]）", "/escalate R12|R12-2 [reason]",
                 "升级给部门负责人", "escalate to the department leads"),
     CommandSpec(CommandName.REPORT, ("report",), ("复盘",),
-                "/report [YYYY-MM]（中文：复盘 [2026年3月]）", "/report [YYYY-MM]",
-                "月度复盘", "the monthly review"),
+                "/report [YYYY-MM] [all]（中文：复盘 [2026年3月] [全部]）", "/report [YYYY-MM] [all]",
+                "月度复盘（全部群：管理员）", "the monthly review (all groups: admins)"),
     CommandSpec(CommandName.DEPT_SET, ("dept set",), ("部门设置", "部门 设置"),
                 "/dept set <部门> lead @负责人 [director @总监]（中文：部门 设置 <部门> 负责人 @x [总监 @y]）",
                 "/dept set <name> lead @x [director @y]",
@@ -139,6 +144,15 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(CommandName.HELP, ("help",), ("帮助",),
                 "/help [命令]（中文：帮助 [命令]）", "/help [command]",
                 "查看命令说明", "explain the commands"),
+    CommandSpec(CommandName.EXPORT, ("export",), ("导出全部", "全部导出"),
+                "/export [YYYY-MM] [csv|xlsx]（中文：导出全部 [2026年3月] [csv|excel]）", "/export [YYYY-MM] [csv|xlsx]",
+                "导出本群的记录和任务清单（每项任务一行）", "export this group's records and items (one row per item)"),
+    CommandSpec(CommandName.RESOURCE_APPROVE, ("approve",), ("批准",),
+                "/approve R12 [序号] [意见]（中文：批准 R12 [序号] [意见]）", "/approve R12 [number] [note]",
+                "审批人批准资源需求", "the approver approves a resource request"),
+    CommandSpec(CommandName.RESOURCE_REJECT, ("reject",), ("驳回",),
+                "/reject R12 [序号] [原因]（中文：驳回 R12 [序号] [原因]）", "/reject R12 [number] [reason]",
+                "审批人驳回资源需求", "the approver rejects a resource request"),
 )  # fmt: skip
 SPECS = {spec.name: spec for spec in COMMANDS}
 
@@ -153,6 +167,16 @@ FILTERS = {
     "closed": ListFilter.CLOSED, "已闭环": ListFilter.CLOSED, "闭环": ListFilter.CLOSED,
     "mine": ListFilter.MINE, "my": ListFilter.MINE, "我的": ListFilter.MINE,
 }  # fmt: skip
+# ``/report all``, ``导出 全部``: every group of the workspace, or every record.
+ALL_WORDS = frozenset({"all", "全部", "所有", "全部群", "所有群"})
+RECORD_FORMATS = {
+    "md": ExportFormat.MARKDOWN, "markdown": ExportFormat.MARKDOWN, "文本": ExportFormat.MARKDOWN,
+    "xlsx": ExportFormat.XLSX, "excel": ExportFormat.XLSX, "表格": ExportFormat.XLSX,
+    "docx": ExportFormat.DOCX, "word": ExportFormat.DOCX, "文档": ExportFormat.DOCX,
+}  # fmt: skip
+LIST_FORMATS = {"csv": ExportFormat.CSV, "xlsx": ExportFormat.XLSX, "excel": ExportFormat.XLSX,
+                "表格": ExportFormat.XLSX}  # fmt: skip
+RELATIVE_MONTHS = {"本月": 0, "这个月": 0, "当月": 0, "上月": 1, "上个月": 1}
 ROLES = {"lead": "lead", "负责人": "lead", "主管": "lead", "director": "director", "总监": "director",
          "分管领导": "director"}  # fmt: skip
 
@@ -208,6 +232,7 @@ class RecordClose:
 class RecordExport:
     name: ClassVar[CommandName] = CommandName.RECORD_EXPORT
     record: RecordRef
+    format: ExportFormat = ExportFormat.MARKDOWN
 
 
 @dataclass(frozen=True)
@@ -240,9 +265,42 @@ class Escalate:
 
 @dataclass(frozen=True)
 class Report:
+    """No month: this month (``months_ago`` back: 上月); ``workspace``: every group of the workspace."""
+
     name: ClassVar[CommandName] = CommandName.REPORT
     year: int | None
     month: int | None
+    workspace: bool = False
+    months_ago: int = 0
+
+
+@dataclass(frozen=True)
+class Export:
+    """The group's records and items as a list; no month: all of them."""
+
+    name: ClassVar[CommandName] = CommandName.EXPORT
+    year: int | None
+    month: int | None
+    format: ExportFormat = ExportFormat.XLSX
+    months_ago: int = 0
+
+
+@dataclass(frozen=True)
+class ResourceApprove:
+    """``number``: the request as the record lists it (1, 2 …); None: every request waiting for the sender."""
+
+    name: ClassVar[CommandName] = CommandName.RESOURCE_APPROVE
+    record: RecordRef
+    number: int | None
+    note: str | None
+
+
+@dataclass(frozen=True)
+class ResourceReject:
+    name: ClassVar[CommandName] = CommandName.RESOURCE_REJECT
+    record: RecordRef
+    number: int | None
+    note: str | None
 
 
 @dataclass(frozen=True)
@@ -274,7 +332,7 @@ class Help:
 
 Command = (
     RecordNew | RecordList | RecordShow | RecordEdit | RecordClose | RecordExport | ActionAdd | ActionDone | Progress
-    | Escalate | Report | DeptSet | DeptList | Settings | Help
+    | Escalate | Report | DeptSet | DeptList | Settings | Help | Export | ResourceApprove | ResourceReject
 )  # fmt: skip
 
 
@@ -291,6 +349,7 @@ class Problem(StrEnum):
     BAD_MONTH = "bad_month"
     BAD_MENTION = "bad_mention"
     BAD_FILTER = "bad_filter"
+    BAD_FORMAT = "bad_format"
 
 
 PROBLEM_TEXT = {
@@ -306,6 +365,7 @@ PROBLEM_TEXT = {
     Problem.BAD_MENTION: ("“{token}”需要 @ 一个人。", '"{token}" must @-mention a person.'),
     Problem.BAD_FILTER: ("不认识的筛选“{token}”，可用：进行中、已延期、已闭环、我的。",
                          'Unknown filter "{token}"; use open, delayed, closed or mine.'),
+    Problem.BAD_FORMAT: ("不支持的格式“{token}”，这里可用{what}。", 'Unknown format "{token}"; use {what}.'),
 }  # fmt: skip
 EXPECTED = {
     "record": ("记录编号（如 R12）", "a record reference (e.g. R12)"),
@@ -317,6 +377,8 @@ EXPECTED = {
     "lead": ("负责人（lead @某人）", "the lead (lead @someone)"),
     "director": ("总监（director @某人）", "the director (director @someone)"),
     "value": ("“{token}”的值", 'a value for "{token}"'),
+    "record_format": ("：excel（xlsx）、word（docx）或 md", "xlsx (excel), docx (word) or md"),
+    "list_format": ("：excel（xlsx）或 csv", "xlsx (excel) or csv"),
 }  # fmt: skip
 
 
@@ -367,6 +429,7 @@ RECORD_REF = re.compile(r"#?R([0-9]{1,9})", re.IGNORECASE)
 ITEM_REF = re.compile(r"#?R([0-9]{1,9})[-–—]([0-9]{1,4})", re.IGNORECASE)
 PERCENT = re.compile(r"([+-]?[0-9]+(?:\.[0-9]*)?)%|百分之(.+)")
 MONTH = re.compile(r"(?P<year>[0-9]{4})(?:[-/.]|年)(?P<month>[0-9]{1,2})月?|(?P<alone>[0-9]{1,2})月")
+CHINESE_MONTH = re.compile(r"(?:(?P<year>[0-9]{4})年)?(?P<month>[一二三四五六七八九十]{1,3})月")
 CHINESE_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"两": 2}
 FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20, 0x200B: 0x20, 0xFEFF: 0x20}
 
@@ -528,14 +591,64 @@ def _progress(args: _Args) -> Command:
 
 
 def _report(args: _Args) -> Command:
-    if not args.words:
-        return Report(None, None)
-    match = MONTH.fullmatch(args.words[0]) or MONTH.fullmatch("".join(args.words))  # "2026 年 3 月"
+    words = [w for w in args.words if w.lower() not in ALL_WORDS]
+    year, month, months_ago = _month(args, words)
+    return Report(year, month, workspace=len(words) < len(args.words), months_ago=months_ago)
+
+
+def _month(args: _Args, words: list[str]) -> tuple[int | None, int | None, int]:
+    """(year, month, months ago) from 2026-03, 2026年3月, 3月, 三月, 3月份, 本月, 上个月 — or nothing: this month."""
+    if not words:
+        return None, None, 0
+    joined = "".join(words).removesuffix("份")  # "2026 年 3 月", "3月份"
+    if joined in RELATIVE_MONTHS:
+        return None, None, RELATIVE_MONTHS[joined]
+    match = MONTH.fullmatch(words[0]) or MONTH.fullmatch(joined)
     year = int(match.group("year")) if match and match.group("year") else None
     month = int(match.group("month") or match.group("alone")) if match else 0
+    if not match and (spoken := CHINESE_MONTH.fullmatch(joined)):
+        year = int(spoken.group("year")) if spoken.group("year") else None
+        month = _chinese_number(spoken.group("month")) or 0
     if not 1 <= month <= 12 or (year is not None and not 2000 <= year <= 2099):
-        raise args.fail(Problem.BAD_MONTH, token=" ".join(args.words))
-    return Report(year, month)
+        raise args.fail(Problem.BAD_MONTH, token=" ".join(words))
+    return year, month, 0
+
+
+def _record_export(args: _Args) -> Command:
+    """``导出 R12 excel``; ``导出 全部 …`` is the list export (as ``导出全部``)."""
+    if args.words and args.words[0].lower() in ALL_WORDS:
+        return _export(_Args(CommandName.EXPORT, args.original, fold(args.original), args.spans[1:], args.names))
+    record = args.record(0)
+    if len(args.words) < 2:
+        return RecordExport(record)
+    chosen = RECORD_FORMATS.get(args.words[1].lower().lstrip("."))
+    if chosen is None or len(args.words) > 2:
+        raise args.fail(Problem.BAD_FORMAT, token=" ".join(args.words[1:]), expected="record_format")
+    return RecordExport(record, chosen)
+
+
+def _export(args: _Args) -> Command:
+    formats = [LIST_FORMATS[w.lower().lstrip(".")] for w in args.words if w.lower().lstrip(".") in LIST_FORMATS]
+    rest = [w for w in args.words if w.lower().lstrip(".") not in LIST_FORMATS and w.lower() not in ALL_WORDS]
+    if len(formats) > 1:
+        raise args.fail(Problem.BAD_FORMAT, token=" ".join(args.words), expected="list_format")
+    try:
+        year, month, months_ago = _month(args, rest)
+    except UsageError:
+        if len(rest) == 1 and not any(c.isdigit() for c in rest[0]) and "月" not in rest[0]:
+            raise args.fail(Problem.BAD_FORMAT, token=rest[0], expected="list_format") from None
+        raise
+    return Export(year, month, formats[0] if formats else ExportFormat.XLSX, months_ago)
+
+
+def _resource_decision(args: _Args) -> Command:
+    """``批准 R12``, ``批准 R12 1``, ``驳回 R12 第2项 预算已用完``."""
+    record, number, first_note = args.record(0), None, 1
+    if len(args.words) > 1 and (match := re.fullmatch(r"(?:#|第)?([0-9]{1,3})(?:项|条)?", args.words[1])):
+        number, first_note = int(match.group(1)), 2
+    note = args.text(first_note) or None
+    kind = ResourceApprove if args.name is CommandName.RESOURCE_APPROVE else ResourceReject
+    return kind(record, number, note)
 
 
 def _dept_set(args: _Args) -> Command:
@@ -588,7 +701,7 @@ PARSERS = {
     CommandName.RECORD_SHOW: lambda args: RecordShow(args.record(0)),
     CommandName.RECORD_EDIT: lambda args: RecordEdit(args.record(0)),
     CommandName.RECORD_CLOSE: _record_close,
-    CommandName.RECORD_EXPORT: lambda args: RecordExport(args.record(0)),
+    CommandName.RECORD_EXPORT: _record_export,
     CommandName.ACTION_ADD: lambda args: ActionAdd(args.record(0)),
     CommandName.ACTION_DONE: lambda args: ActionDone(args.item(0), args.text(1) or None),
     CommandName.PROGRESS: _progress,
@@ -598,4 +711,7 @@ PARSERS = {
     CommandName.DEPT_LIST: lambda args: DeptList(),
     CommandName.SETTINGS: _settings,
     CommandName.HELP: _help,
+    CommandName.EXPORT: _export,
+    CommandName.RESOURCE_APPROVE: _resource_decision,
+    CommandName.RESOURCE_REJECT: _resource_decision,
 }

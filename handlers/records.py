@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from cards import forms, templates
+from cards import exports, forms, templates
 from cards.actions import ActionId
-from cards.model import CardPayload
+from cards.model import Card, CardPayload, Header, Markdown
+from cards.review import file_card
 from cards.templates import t
 from handlers import grammar
 from handlers.common import (
@@ -28,11 +29,12 @@ from handlers.context import Poster
 from handlers.router import Outcome, Router
 from storage import items, lifecycle
 from storage.errors import StaleVersion, ValidationFailed
+from storage.files import store_file
 from storage.lifecycle import Actor, ParticipantInput, ResourceInput
 from storage.models import ActionItem, Group, Person, Record
 from storage.queries import RecordFilter, list_records, record_view
 from storage.rules import ActionItemInput
-from storage.types import ItemStatus, RecordStatus
+from storage.types import ExportFormat, FileKind, ItemStatus, RecordStatus
 
 router = Router("records")
 NEW_RECORD = "record:new"
@@ -274,9 +276,22 @@ def record_list(command: grammar.RecordList, session: Session, group: Group, per
 
 
 @router.command(grammar.RecordExport)
-def record_export(command: grammar.RecordExport, session: Session, group: Group, lang: str, zone: ZoneInfo) -> Outcome:
+def record_export(command: grammar.RecordExport, session: Session, group: Group, lang: str, now: datetime,
+                  zone: ZoneInfo) -> Outcome:  # fmt: skip
+    """The template's table: in the chat (md), or as an Excel or Word file the card refers to."""
     view = view_of(session, group, command.record.record_id)
-    return Outcome(reply=templates.export_card(view, lang=lang, zone=zone))
+    if command.format is ExportFormat.MARKDOWN:
+        table = exports.record_markdown(view, lang=lang, zone=zone)
+        return Outcome(reply=Card(header=Header(title=t("export.title", lang, ref=view.record.ref)),
+                                  elements=[Markdown(text=table)]))  # fmt: skip
+    build = exports.record_xlsx if command.format is ExportFormat.XLSX else exports.record_docx
+    ref = store_file(
+        session=session, group_id=group.id or 0, kind=FileKind.RECORD_EXPORT, now=now,
+        filename=exports.filename(f"{view.record.ref}-{view.record.topic}", command.format),
+        mime=exports.MIME[command.format], content=build(view, lang=lang, zone=zone),
+    )  # fmt: skip
+    what = t("export.what_record", lang, ref=view.record.ref)
+    return Outcome(reply=file_card(ref, kind=FileKind.RECORD_EXPORT, what=what, lang=lang))
 
 
 def close(session: Session, group: Group, record_id: int | None, verification: str, actor: Actor, lang: str,

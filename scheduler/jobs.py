@@ -26,16 +26,21 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from cards import reminders
+from cards.chart import review_chart
 from cards.model import Card
 from cards.reminders import ItemLine
+from cards.review import review_card
+from cards.templates import t
 from storage import lifecycle
 from storage.db import unit_of_work
+from storage.files import purge_expired, store_file
 from storage.followup import (
     OpenItem,
     already_queued,
     cc_people,
     departments_by_id,
     groups_with_open_items,
+    groups_with_records,
     open_items,
     participants_of,
     people_by_id,
@@ -43,11 +48,14 @@ from storage.followup import (
 )
 from storage.i18n import normalize_language
 from storage.models import (
+    AuditEntry,
     CalendarOverride,
     Group,
     Record,
+    StoredFile,
 )
 from storage.outbox import QueuedCard, enqueue_many
+from storage.review import Month, Scope, review
 from storage.timekeeping import (
     CalendarOverrides,
     WorkdayCalendar,
@@ -56,13 +64,14 @@ from storage.timekeeping import (
     to_local,
     zone,
 )
-from storage.types import RecordStatus
+from storage.types import AuditAction, FileKind, RecordStatus
 
 GRACE = timedelta(hours=6)
 # At most this many messages per job per tick: a burst (10,000 groups all prompted at 17:30) is spread over a few
 # ticks instead of one long one. Platforms deliver ~50 messages a second anyway, so nothing arrives later for it.
 MAX_PER_TICK = 2000
 HALF_WORKDAY_HOURS = 4.5  # of 09:00–18:00
+REVIEWS_PER_TICK = 50  # a review with its chart takes ~0.1–0.3 s: 10,000 groups take ~200 ticks, well within GRACE
 
 
 @dataclass(frozen=True)
@@ -265,7 +274,12 @@ def overdue_ladder(tick: Tick) -> int:
         tick.post(group, card, f"overdue{step}:{item.id}:{item.due_at.isoformat()}", names)
     inserted = tick.flush()
     for _, item, step, _ in steps:
-        if step == 1 and keys[(item.id, 1)] in inserted:
+        if keys[(item.id, step)] not in inserted:
+            continue
+        # each step is an escalation the monthly review counts by level (storage.review)
+        tick.session.add(AuditEntry(record_id=item.record_id, action_item_id=item.id, action=AuditAction.ESCALATED,
+                                    detail={"level": step, "due_at": item.due_at.isoformat()}, at=tick.now))  # fmt: skip
+        if step == 1:
             lifecycle.mark_delayed(session=tick.session, record_id=item.record_id, by=None, now=tick.now,
                                    reason=f"R{item.record_id}-{item.seq} overdue")  # fmt: skip
     return len(inserted)
@@ -319,6 +333,52 @@ def confirmation_reminder(tick: Tick) -> int:
     return len(tick.flush())
 
 
+def monthly_review(tick: Tick) -> int:
+    """The first workday of each month at the prompt time: last month's review (card and chart), once per group.
+
+    Only groups that keep records get one. Drawing a chart takes a while, so a tick
+    posts at most ``REVIEWS_PER_TICK``; the rest follow on the next ticks, within
+    the same day's grace window.
+    """
+    first_workdays: dict[tuple[Any, ...], date] = {}
+    due = []
+    for group in tick.groups.values():
+        today = tick.local_day(group)
+        key = (group.country, group.workspace, today.year, today.month)
+        if key not in first_workdays:
+            first_workdays[key] = tick.calendar(group).next_workday(today.replace(day=1), include=True)
+        if today == first_workdays[key] and tick.at_time_today(group, group.prompt_time):
+            due.append(group)
+    if not due:
+        return 0
+    keys = {g.id: f"review:{Month.of(tick.local_day(g)).shift(-1)}" for g in due}
+    full = {g.id: f"{g.platform}:{g.chat_id}:{keys[g.id]}" for g in due}
+    sent = already_queued(tick.session, list(full.values()))
+    keeping = groups_with_records(tick.session, [g.id for g in due if full[g.id] not in sent])
+    due = sorted((g for g in due if g.id in keeping), key=lambda g: g.id)[: min(tick.limit, REVIEWS_PER_TICK)]
+    charts: dict[str, int] = {}
+    for group in due:
+        month = Month.of(tick.local_day(group)).shift(-1)
+        figures = review(tick.session, scope=Scope(group.workspace, group.id), month=month, now=tick.as_of)
+        chart = store_file(session=tick.session, group_id=group.id, kind=FileKind.REVIEW_CHART, mime="image/png",
+                           filename=f"{t('review.chart_file', group.lang, period=str(month))}.png",
+                           content=review_chart(figures, lang=group.lang), now=tick.now)  # fmt: skip
+        card = review_card(figures, lang=group.lang, zone=group.zone, now=tick.as_of, chart=chart)
+        tick.post(group, card, keys[group.id], {})
+        charts[full[group.id]] = chart.id
+    inserted = tick.flush()
+    for key, file_id in charts.items():
+        if key not in inserted:  # another replica posted this one a moment earlier: its chart is the one shown
+            tick.session.exec(sa.delete(StoredFile).where(col(StoredFile.id) == file_id))  # type: ignore[call-overload]
+    return len(inserted)
+
+
+def purge_files(tick: Tick) -> int:
+    """Delete stored files (exports, charts) past their expiry. Queues nothing."""
+    purge_expired(tick.session, now=tick.now)
+    return 0
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
@@ -337,6 +397,9 @@ JOBS = {
         Job("meeting_reminder", "before a record's next meeting (60 minutes): participants", meeting_reminder),
         Job("confirmation_reminder", "half a workday after submission: participants who have not confirmed",
             confirmation_reminder),
+        Job("monthly_review", "first workday of the month at the prompt time: last month's review and chart",
+            monthly_review),
+        Job("purge_files", "delete exports and charts past their expiry", purge_files),
     )
 }  # fmt: skip
 

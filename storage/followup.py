@@ -37,6 +37,15 @@ def groups_with_open_items(session: Session) -> set[int]:
     ))  # fmt: skip
 
 
+def groups_with_records(session: Session, group_ids: Sequence[int]) -> set[int]:
+    """Those of ``group_ids`` that keep records (drafts aside): the ones a monthly review means something to."""
+    found: set[int] = set()
+    for part in chunks(list(group_ids)):
+        query = select(Record.group_id).where(col(Record.group_id).in_(part), Record.status != RecordStatus.DRAFT)
+        found.update(session.exec(query.distinct()))
+    return found
+
+
 def chunks(values: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]

@@ -268,11 +268,20 @@ def set_resources(
     record = load_record(session, record_id)
     require_status(record, (RecordStatus.DRAFT, RecordStatus.CONFIRMING, *ACTIVE_STATUSES), "edit")
     require_member(session, record, by, "edit")
+    # a request that comes back unchanged (the form carries no decision) keeps its approver's decision
+    decided = {
+        (r.what, r.amount, r.unit, r.approver_id): (r.status, r.decided_at)
+        for r in session.exec(select(ResourceRequest).where(ResourceRequest.record_id == record.id))
+        if r.status is not ResourceStatus.PENDING
+    }
     rows = []
     for index, request in enumerate(requests):
         what = require_text(f"resources.{index}.what", request.what, limit_name="resource_what")
         if request.amount is not None and request.amount < 0:
             raise ValidationFailed({f"resources.{index}.amount": message("resource.negative_amount")})
+        status, decided_at = request.status, now if request.status is not ResourceStatus.PENDING else None
+        if status is ResourceStatus.PENDING:
+            status, decided_at = decided.get((what, request.amount, request.unit, request.approver_id), (status, None))
         rows.append(
             ResourceRequest(
                 record_id=record.id,
@@ -280,8 +289,8 @@ def set_resources(
                 amount=request.amount,
                 unit=request.unit,
                 approver_id=request.approver_id,
-                status=request.status,
-                decided_at=now if request.status is not ResourceStatus.PENDING else None,
+                status=status,
+                decided_at=decided_at,
             )
         )
     session.exec(delete(ResourceRequest).where(col(ResourceRequest.record_id) == record.id))  # type: ignore[call-overload]

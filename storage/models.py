@@ -11,13 +11,25 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Index, Integer, Numeric, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from storage.types import (
     AuditAction,
     Category,
     EnumText,
+    FileKind,
     ItemStatus,
     ItemTerm,
     OutboxStatus,
@@ -86,7 +98,11 @@ class Record(SQLModel, table=True):
     """跨部门沟通记录: one core problem, shown to users as ``R<id>``."""
 
     __tablename__ = "records"
-    __table_args__ = (Index("ix_records_group_status", "group_id", "status"),)
+    __table_args__ = (
+        Index("ix_records_group_status", "group_id", "status"),
+        Index("ix_records_group_created", "group_id", "created_at"),  # the monthly review reads by month
+        Index("ix_records_group_closed", "group_id", "closed_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     group_id: int = Field(foreign_key="groups.id")
@@ -170,6 +186,7 @@ class ActionItem(SQLModel, table=True):
         UniqueConstraint("record_id", "seq"),
         Index("ix_action_items_status_due", "status", "due_at"),
         Index("ix_action_items_owner_status", "owner_id", "status"),
+        Index("ix_action_items_due", "due_at"),  # items due in a month (the review)
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -222,6 +239,7 @@ class AuditEntry(SQLModel, table=True):
     """Append-only: who did what to which record, when. Never updated, never deleted."""
 
     __tablename__ = "audit_trail"
+    __table_args__ = (Index("ix_audit_action_at", "action", "at"),)  # reschedules and escalations of a month
 
     id: int | None = Field(default=None, primary_key=True)
     record_id: int | None = Field(default=None, foreign_key="records.id", index=True)
@@ -313,3 +331,22 @@ class CalendarOverride(SQLModel, table=True):
     day: date
     is_workday: bool
     note: str | None = Field(default=None, max_length=200)
+
+
+class StoredFile(SQLModel, table=True):
+    """A file the bot made (an export, a review chart), kept until ``expires_at``.
+
+    The chat answer is a card that refers to the file by id; each platform
+    uploads it or serves it (the sandbox at ``/sandbox/files/<id>``).
+    """
+
+    __tablename__ = "stored_files"
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="groups.id", index=True)
+    kind: FileKind = Field(sa_type=EnumText(FileKind))
+    filename: str = Field(max_length=200)
+    mime: str = Field(max_length=100)
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = _utc()
+    expires_at: datetime = _utc(index=True)

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from sqlalchemy import func
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, or_, select
 
 from storage.models import (
@@ -21,7 +22,7 @@ from storage.models import (
     Record,
     ResourceRequest,
 )
-from storage.types import OPEN_RECORD_STATUSES, ItemStatus, RecordStatus
+from storage.types import OPEN_RECORD_STATUSES, ItemStatus, ItemTerm, RecordStatus
 
 
 @dataclass(frozen=True)
@@ -233,3 +234,53 @@ def monthly_report(session: Session, *, group_id: int, start: datetime, end: dat
 def month_bounds(year: int, month: int) -> tuple[date, date]:
     first = date(year, month, 1)
     return first, date(year + (month == 12), month % 12 + 1, 1)
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    """One line of a list export: a record with one of its items (or none), people and departments by name."""
+
+    record_id: int
+    topic: str
+    category: str | None
+    record_status: RecordStatus
+    recorder: str
+    created_at: datetime
+    closed_at: datetime | None
+    verification: str | None
+    item_seq: int | None
+    description: str | None
+    term: ItemTerm | None
+    owner: str | None
+    department: str | None
+    due_at: datetime | None
+    item_status: ItemStatus | None
+    done_at: datetime | None
+    outcome: str | None
+
+
+def export_rows(
+    session: Session, *, group_id: int, start: datetime | None = None, end: datetime | None = None
+) -> list[ExportRow]:
+    """The group's records (opened in [start, end) when given; drafts left out), one row per item, oldest first."""
+    recorder, owner = aliased(Person), aliased(Person)
+    query = (
+        select(Record.id, Record.topic, Record.category, Record.status, recorder.display_name, Record.created_at,
+               Record.closed_at, Record.verification, ActionItem.seq, ActionItem.description, ActionItem.term,
+               owner.display_name, Department.name, ActionItem.due_at, ActionItem.status, ActionItem.done_at,
+               func.coalesce(ActionItem.result, ActionItem.cancel_reason))
+        .join(recorder, col(recorder.id) == Record.recorder_id)
+        .outerjoin(ActionItem, col(ActionItem.record_id) == Record.id)
+        .outerjoin(owner, col(owner.id) == ActionItem.owner_id)
+        .outerjoin(Department, col(Department.id) == ActionItem.department_id)
+        .where(Record.group_id == group_id, Record.status != RecordStatus.DRAFT)
+        .order_by(col(Record.id), col(ActionItem.seq))
+    )  # fmt: skip
+    if start is not None:
+        query = query.where(col(Record.created_at) >= start)
+    if end is not None:
+        query = query.where(col(Record.created_at) < end)
+    return [
+        ExportRow(rid, topic, category.value if category else None, *rest)
+        for rid, topic, category, *rest in session.exec(query)
+    ]

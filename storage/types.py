@@ -118,4 +118,21 @@ class AuditAction(StrEnum):
     ITEM_CANCELLED = "item.cancelled"
     ITEM_PROGRESS = "item.progress"
     ITEM_COMPLETED = "item.completed"
-    ESCALATED = "record.escalated"
+    ESCALATED = "record.escalated"  # detail: level 1 / 2 from the overdue ladder, none from /escalate
+    RESOURCE_DECIDED = "record.resource_decided"
+    ITEM_RESCHEDULED = "item.rescheduled"  # a new due date (storage.review.RESCHEDULE_ACTIONS counts it)
+
+
+class FileKind(StrEnum):
+    """What a stored file is (``stored_files``): what a platform uploads or the sandbox serves."""
+
+    RECORD_EXPORT = "record_export"
+    LIST_EXPORT = "list_export"
+    REVIEW_CHART = "review_chart"
+
+
+class ExportFormat(StrEnum):
+    MARKDOWN = "md"
+    XLSX = "xlsx"
+    DOCX = "docx"
+    CSV = "csv"

@@ -29,6 +29,7 @@ from typing import Any
 from cards.markup import Bold, Link, Mention, Span, Text, parse
 from cards.model import (
     Actions,
+    Attachment,
     Button,
     ButtonStyle,
     Card,
@@ -259,6 +260,8 @@ def element(item: Any) -> list[dict[str, Any]]:
             {"tag": "column", "width": "auto", "elements": [button(b)]} for b in item.buttons]}]  # fmt: skip
     if isinstance(item, Form):
         return [form(item)]
+    if isinstance(item, Attachment):  # the file's name for now; uploads come with the platform contract
+        return [{"tag": "div", "text": text(f"📎 {item.filename}")}]
     raise TypeError(f"no Feishu element for {type(item).__name__}")
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import sqlalchemy as sa
 from aiohttp import web
@@ -39,6 +39,7 @@ from handlers.dispatcher import DispatchResult
 from handlers.events import ActionEvent, Chat, CommandEvent, Event, MentionedUser, Sender
 from scheduler.jobs import run_jobs
 from storage.db import in_db, unit_of_work
+from storage.files import file_for
 from storage.models import OutboxMessage
 from storage.timekeeping import zone
 from storage.types import OutboxStatus
@@ -121,6 +122,7 @@ class SandboxPlatform:
         app.router.add_post("/sandbox/api/actions", self.api_action)
         app.router.add_get("/sandbox/api/groups/{group}/messages", self.api_history)
         app.router.add_post("/sandbox/api/clock", self.api_clock)
+        app.router.add_get("/sandbox/files/{file_id}", self.file)
 
     async def deliver(self, message: OutgoingMessage) -> Delivered:
         return Delivered(platform_message_id=f"sandbox-{message.id}")
@@ -266,6 +268,24 @@ class SandboxPlatform:
 
     async def api_history(self, request: web.Request) -> web.Response:
         return _api({"messages": await self._history(request.match_info["group"])})
+
+    async def file(self, request: web.Request) -> web.Response:
+        """The files the bot made (exports, review charts): only those of sandbox groups, until they expire."""
+        raw = request.match_info["file_id"]
+        found = await in_db(self._gateway.engine, self._file_now, int(raw)) if raw.isdigit() and len(raw) < 12 else None
+        if found is None:
+            raise web.HTTPNotFound(text="no such file")
+        content, filename, mime = found
+        disposition = "inline" if mime.startswith("image/") else "attachment"
+        return web.Response(body=content, headers={
+            "Content-Type": mime, "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(filename)}",
+            "X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=300",
+        })  # fmt: skip
+
+    def _file_now(self, file_id: int) -> tuple[bytes, str, str] | None:
+        with Session(self._gateway.engine) as session:
+            found = file_for(session, file_id=file_id, platform=NAME, now=self._gateway.clock.now())
+            return (found[0].content, found[0].filename, found[0].mime) if found else None
 
     # ------------------------------------------------------------ the page
 

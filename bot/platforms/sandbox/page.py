@@ -28,7 +28,8 @@ form.say input[type=text] { flex: 1; padding: .5rem; font-size: 1rem; }
 def _card(card_json: dict[str, Any], names: dict[str, str], hidden: dict[str, str]) -> str:
     """A card from the history (its JSON as stored); its forms post back with the page's group, persona and token."""
     card = Card.load(card_json)
-    return render_card_html(card, names={**NAMES, **names}, people=PEOPLE, action_url="/sandbox/act", hidden=hidden)
+    return render_card_html(card, names={**NAMES, **names}, people=PEOPLE, action_url="/sandbox/act", hidden=hidden,
+                            file_url="/sandbox/files/{file_id}")  # fmt: skip
 
 
 def render(

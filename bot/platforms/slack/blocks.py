@@ -37,6 +37,7 @@ from typing import Any
 from cards.markup import Bold, Link, Mention, Span, Text, parse
 from cards.model import (
     Actions,
+    Attachment,
     Button,
     ButtonStyle,
     Card,
@@ -175,6 +176,10 @@ def _element(item: Any, counter: Iterator[int]) -> list[dict[str, Any]]:
         return [
             *parts,
             {"type": "actions", "elements": [{**_button(open_form, next(counter)), "action_id": OPEN_FORM}]},
+        ]
+    if isinstance(item, Attachment):  # the file's name for now; uploads come with the platform contract
+        return [
+            {"type": "context", "elements": [{"type": "plain_text", "text": _cut(f"📎 {item.filename}", SECTION_TEXT)}]}
         ]
     raise TypeError(f"no Slack block for {type(item).__name__}")
 
