@@ -28,7 +28,7 @@ from sqlmodel import Session
 from cards import templates
 from cards.markup import md, mention
 from cards.model import Form
-from handlers.capabilities import MINIMAL, Capabilities, Private, Respond
+from handlers.capabilities import MINIMAL, Capabilities, Private, Respond, Source
 from handlers.context import Poster, mention_names
 from handlers.events import ActionEvent, CommandEvent, Event
 from handlers.grammar import UsageError, parse_command
@@ -94,7 +94,8 @@ class Answering:
             elif event.message_id and self.capabilities.message_update:
                 poster.post(outcome.update, key=f"event:{event.event_id}:update", update_of=event.message_id)
             # else: there is no card to replace (a dialog opened by a command); what matters was posted
-        if outcome.toast:
+        if outcome.toast and (Respond.TOAST in respond or event.source is not Source.MESSAGE):
+            # a typed command's reply is its feedback; a press on a card has only this one
             self.notify(outcome.toast, poster, answer, key="toast", lang=poster.lang)
         return answer
 

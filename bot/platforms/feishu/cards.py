@@ -14,7 +14,8 @@
   names are identifiers. ``form_values`` turns a callback's ``form_value`` back.
 - Dates use Feishu's ``date_picker`` / ``picker_datetime``; the chat commands still take 明天, 下周五 ….
 - Repeated groups (action items, participants) have no dynamic rows in Feishu
-  cards: the rows that exist plus empty ones up to ``EMPTY_ROWS`` are rendered.
+  cards: the rows that exist plus up to ``EMPTY_ROWS`` empty ones are rendered,
+  fewer when the card would not fit (a form cannot be split over cards).
 - A card whose JSON would pass ``MAX_CARD_BYTES`` is split into several cards
   (long text is paged), never rejected.
 """
@@ -52,7 +53,7 @@ from cards.model import (
 )
 
 MAX_CARD_BYTES = 28 * 1024  # Feishu's limit is 30 KB for a card message; keep a margin for the envelope
-EMPTY_ROWS = 2
+EMPTY_ROWS = 5  # blank rows per repeated group (action items, participants), fewer when the card would not fit
 TEMPLATE = {Tone.NEUTRAL: "grey", Tone.INFO: "blue", Tone.SUCCESS: "green", Tone.WARNING: "orange", Tone.DANGER: "red"}
 BUTTON_TYPE = {ButtonStyle.DEFAULT: "default", ButtonStyle.PRIMARY: "primary", ButtonStyle.DANGER: "danger"}
 MENTION = re.compile(r"<@([A-Za-z0-9_.:\-]{1,128})>")
@@ -213,21 +214,25 @@ def form_input(item: Any, name: str, value: Any = None) -> list[dict[str, Any]]:
     raise TypeError(f"no Feishu input for {type(item).__name__}")
 
 
-def repeat(item: Repeat) -> list[dict[str, Any]]:
-    rows = list(item.rows) + [{}] * max(EMPTY_ROWS, item.min_rows - len(item.rows))
+def repeat(item: Repeat, spare: int = EMPTY_ROWS) -> list[dict[str, Any]]:
+    rows = list(item.rows) + [{}] * max(spare, item.min_rows - len(item.rows))
     rendered: list[dict[str, Any]] = []
     for index, row in enumerate(rows[: item.max_rows]):
         rendered.append({"tag": "markdown", "content": f"**{escape(item.label)} {index + 1}**"})
+        blank = index >= len(item.rows)  # a row not yet written starts empty: its defaults would make it not blank
         for template in item.template:
             key = f"{index}.{template.name}"
-            with_notes = template.model_copy(
-                update={"error": item.row_errors.get(key), "warning": item.row_warnings.get(key)}
-            )
+            update: dict[str, Any] = {"error": item.row_errors.get(key), "warning": item.row_warnings.get(key)}
+            if blank:
+                update["values" if isinstance(template, MultiSelect | PersonPicker) else "value"] = (
+                    [] if isinstance(template, MultiSelect | PersonPicker) else None
+                )
+            with_notes = template.model_copy(update=update)
             rendered.extend(form_input(with_notes, f"{item.name}.{key}", row.get(template.name)))
     return rendered
 
 
-def form(item: Form) -> dict[str, Any]:
+def form(item: Form, spare: int = EMPTY_ROWS) -> dict[str, Any]:
     elements: list[dict[str, Any]] = []
     for section in item.sections:
         if section.title:
@@ -235,14 +240,14 @@ def form(item: Form) -> dict[str, Any]:
         if section.hint:
             elements.append({"tag": "markdown", "content": f"<font color='grey'>{escape(section.hint)}</font>"})
         for child in section.inputs:
-            elements.extend(repeat(child) if isinstance(child, Repeat) else form_input(child, child.name))
+            elements.extend(repeat(child, spare) if isinstance(child, Repeat) else form_input(child, child.name))
     elements.append(button(item.submit, in_form=True))
     if item.cancel is not None:
         elements.append(button(item.cancel, in_form=True))
     return {"tag": "form", "name": field_name(item.form_id), "elements": elements}
 
 
-def element(item: Any) -> list[dict[str, Any]]:
+def element(item: Any, spare: int = EMPTY_ROWS) -> list[dict[str, Any]]:
     if isinstance(item, Markdown):
         return [{"tag": "markdown", "content": lark_md(item.text)}]
     if isinstance(item, Note):
@@ -259,20 +264,29 @@ def element(item: Any) -> list[dict[str, Any]]:
         return [{"tag": "column_set", "columns": [
             {"tag": "column", "width": "auto", "elements": [button(b)]} for b in item.buttons]}]  # fmt: skip
     if isinstance(item, Form):
-        return [form(item)]
+        return [form(item, spare)]
     if isinstance(item, Attachment):  # the file's name for now; uploads come with the platform contract
         return [{"tag": "div", "text": text(f"📎 {item.filename}")}]
     raise TypeError(f"no Feishu element for {type(item).__name__}")
 
 
 def render(card: Card) -> dict[str, Any]:
+    """The card JSON; a form gets as many blank rows (up to ``EMPTY_ROWS``) as fit in one card."""
+    for spare in range(EMPTY_ROWS, 0, -1):
+        rendered = _render(card, spare)
+        if size(rendered) <= MAX_CARD_BYTES or not any(isinstance(e, Form) for e in card.elements):
+            return rendered
+    return _render(card, 0)
+
+
+def _render(card: Card, spare: int) -> dict[str, Any]:
     rendered: dict[str, Any] = {"schema": "2.0", "config": {"update_multi": True, "width_mode": "fill"}}
     if card.header:
         header: dict[str, Any] = {"title": text(card.header.title), "template": TEMPLATE[card.header.tone]}
         if card.header.subtitle:
             header["subtitle"] = text(card.header.subtitle)
         rendered["header"] = header
-    rendered["body"] = {"elements": [part for item in card.elements for part in element(item)]}
+    rendered["body"] = {"elements": [part for item in card.elements for part in element(item, spare)]}
     return rendered
 
 

@@ -1,54 +1,22 @@
-"""Slack as it calls us: signed slash commands, events and interactions; a fake Web API for what we call."""
+"""Fixtures for the Slack tests: the fake Web API and the bot with Slack configured."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import GATEWAY, create_app
+from bot.app import create_app
 from bot.platforms.slack.adapter import SlackPlatform
 from bot.platforms.slack.settings import SlackSettings
 from bot.settings import load_settings
 from storage.timekeeping import ManualClock
+from tests.platforms.slack.fake import BOT_TOKEN, SIGNING_SECRET, FakeSlack, SlackSigner
+from tests.platforms.slack.peer import Slack
 
-from .fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, SlackSigner
-
-
-@dataclass
-class Slack:
-    client: TestClient
-    engine: sa.Engine
-    clock: ManualClock
-    fake: FakeSlack
-    signer: SlackSigner
-
-    @property
-    def platform(self) -> SlackPlatform:
-        return self.client.server.app[GATEWAY].sender.deliverers["slack"]
-
-    async def work(self) -> None:
-        """What the app's workers do in the background: handle stored events, then send what they said."""
-        services = self.client.server.app[GATEWAY]
-        await services.inbox.run_once()
-        await services.sender.run_once()
-
-    async def send(self, body: bytes, *, content_type: str = "application/x-www-form-urlencoded",
-                   headers: dict[str, str] | None = None, retry: int | None = None) -> tuple[int, Any]:  # fmt: skip
-        """POST to /slack/events, signed now (by the test's clock) unless ``headers`` say otherwise."""
-        signed = headers or self.signer.headers(body, timestamp=int(self.clock.now().timestamp()),
-                                                content_type=content_type, retry=retry)  # fmt: skip
-        response = await self.client.post("/slack/events", data=body, headers=signed)
-        text = await response.text()
-        try:
-            return response.status, json.loads(text) if text else None
-        except ValueError:
-            return response.status, text
+__all__ = ["Slack"]
 
 
 @pytest.fixture

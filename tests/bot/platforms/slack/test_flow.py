@@ -13,9 +13,9 @@ from sqlmodel import Session, select
 from scheduler.jobs import run_jobs
 from storage.models import ActionItem, OutboxMessage, Participant, Record
 from storage.types import OutboxStatus, RecordStatus
+from tests.platforms.slack.fake import block_actions, slash_command, view_submission
 
 from .conftest import Slack
-from .fake_slack import block_actions, slash_command, view_submission
 
 ZHANG, LI, WANG = "U0ZHANG", "U0LI", "U0WANG"
 

@@ -19,9 +19,7 @@ from bot.platforms.slack.inbound import command_line, neutral_text
 from bot.platforms.slack.settings import SlackSettings
 from bot.settings import load_settings
 from storage.models import Group, InboundEvent, OutboxMessage, Person, ProcessedEvent
-
-from .conftest import Slack
-from .fake_slack import (
+from tests.platforms.slack.fake import (
     APP_TOKEN,
     BOT_TOKEN,
     SIGNING_SECRET,
@@ -31,6 +29,8 @@ from .fake_slack import (
     interaction,
     slash_command,
 )
+
+from .conftest import Slack
 
 
 def counts(slack: Slack) -> tuple[int, int, int, int]:

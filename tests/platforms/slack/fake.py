@@ -44,6 +44,7 @@ class Posted:
     text: str
     blocks: list[dict[str, Any]]
     thread_ts: str | None = None
+    visible_to: str | None = None  # an ephemeral message: only this user sees it
 
     @property
     def everything(self) -> str:
@@ -56,6 +57,7 @@ class FakeSlack:
     posted: list[Posted] = field(default_factory=list)
     updated: list[Posted] = field(default_factory=list)
     ephemeral: list[tuple[str, str, str]] = field(default_factory=list)  # channel, user, text
+    ephemeral_posts: list[Posted] = field(default_factory=list)  # the same, whole
     opened: list[dict[str, Any]] = field(default_factory=list)  # views opened
     calls: list[str] = field(default_factory=list)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -211,8 +213,13 @@ class FakeSlack:
     async def m_chat_postEphemeral(self, args: dict[str, Any]) -> web.Response:
         if (problem := self._message_error(args)) is not None:
             return _error(problem)
+        if not args.get("user") or not args.get("channel"):
+            return _error("user_not_in_channel")
         self.ephemeral.append((str(args.get("channel")), str(args.get("user")), str(args.get("text") or "")))
-        return _ok(message_ts=f"{int(self.clock.now().timestamp())}.{next(self._ts):06d}")
+        ts = f"{int(self.clock.now().timestamp())}.{next(self._ts):06d}"
+        self.ephemeral_posts.append(Posted(str(args["channel"]), ts, str(args.get("text") or ""),
+                                           args.get("blocks") or [], visible_to=str(args["user"])))  # fmt: skip
+        return _ok(message_ts=ts)
 
     async def m_views_open(self, args: dict[str, Any]) -> web.Response:
         trigger = str(args.get("trigger_id") or "")

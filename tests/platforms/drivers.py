@@ -1,0 +1,622 @@
+"""One driver per platform, so the conformance kit runs the same flows on every platform's fake.
+
+A driver speaks the platform's real protocol to the bot (signed, encrypted
+webhooks; the sandbox's HTTP API) and reads what arrived at the platform's fake
+server back as ``Seen`` messages: the text a person reads, the people really
+@-mentioned, the buttons, whether a form came, and who alone may see it. People
+are named by role (``tests.platforms.seed``); each driver maps a role to its
+platform's user id.
+
+Adding a platform to the kit means one more driver here and one line in
+``DRIVERS`` (see docs/adding-a-platform.md).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from html.parser import HTMLParser
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from aiohttp.test_utils import TestClient, TestServer
+from sqlmodel import Session, col, select
+
+from bot.app import GATEWAY, create_app
+from bot.platforms.feishu import cards as feishu_cards
+from bot.platforms.feishu.adapter import FeishuPlatform
+from bot.platforms.feishu.settings import FeishuSettings
+from bot.platforms.slack import blocks as slack_blocks
+from bot.platforms.slack.adapter import SlackPlatform
+from bot.platforms.slack.settings import SlackSettings
+from bot.settings import load_settings
+from cards.html import render_card_html
+from cards.markup import mentions_in
+from cards.model import Card, Fields, Markdown, Note, collect_form_values, plain_text
+from handlers.capabilities import Capabilities
+from scheduler.jobs import run_jobs
+from storage.models import OutboxMessage
+from storage.timekeeping import ManualClock
+from storage.types import OutboxStatus
+from tests.platforms.feishu.fake import FakeFeishu
+from tests.platforms.feishu.peer import APP, BOT, Feishu
+from tests.platforms.seed import NAMES, flat
+from tests.platforms.slack.fake import (
+    BOT_TOKEN,
+    BOT_USER,
+    SIGNING_SECRET,
+    FakeSlack,
+    SlackSigner,
+    app_mention,
+    block_actions,
+    slash_command,
+    view_submission,
+)
+from tests.platforms.slack.peer import Slack
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass
+class SeenButton:
+    label: str
+    action: str
+    raw: Any  # the button as the platform holds it, to press it
+    message: Any = None  # the message it is on
+
+
+@dataclass
+class Seen:
+    """A message as it arrived at the platform."""
+
+    text: str  # what a person reads (mentions as @id)
+    markup: str  # every string the platform parses as markup, for leak checks
+    mentions: set[str]  # user ids really @-mentioned
+    buttons: list[SeenButton] = field(default_factory=list)
+    form: Any = None  # the platform's form, when the message is one (or opens one)
+    visible_to: str | None = None
+
+
+class Driver:
+    name: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+    ids: ClassVar[dict[str, str]]
+    # the markup a leak of typed text would make in what this platform parses, and how a real mention looks
+    leaks: ClassVar[tuple[str, ...]]
+
+    def __init__(self, client: TestClient, engine: sa.Engine, clock: ManualClock) -> None:
+        self.client, self.engine, self.clock = client, engine, clock
+
+    @property
+    def gateway(self) -> Any:
+        return self.client.server.app[GATEWAY]
+
+    async def settle(self, rounds: int = 30) -> None:
+        """Handle what waits in the inbox and deliver the outbox, a second at a time, until nothing is pending."""
+        for _ in range(rounds):
+            await self.gateway.inbox.run_once()
+            await self.gateway.sender.run_once()
+            with Session(self.engine) as session:
+                pending = session.exec(
+                    select(sa.func.count()).select_from(OutboxMessage).where(
+                        OutboxMessage.status == OutboxStatus.PENDING)
+                ).one()  # fmt: skip
+            if not pending:
+                return
+            self.clock.advance(timedelta(seconds=1))
+        raise AssertionError("the outbox did not drain")
+
+    async def jobs(self, at: str) -> dict[str, int]:
+        instant = datetime.fromisoformat(at)
+        self.clock.set(instant)
+        counts = run_jobs(self.engine, as_of=instant, now=self.clock.now())
+        await self.settle()
+        return counts
+
+    def everything(self) -> list[Seen]:
+        raise NotImplementedError
+
+    def find(self, needle: str, *, first: bool = False) -> Seen:
+        """The latest message (or the first) whose text holds ``needle``."""
+        messages = self.everything()
+        return next(seen for seen in (messages if first else reversed(messages)) if needle in seen.text)
+
+    def button(self, action: str) -> SeenButton:
+        for seen in reversed(self.everything()):
+            for button in seen.buttons:
+                if button.action == action:
+                    return button
+        raise AssertionError(f"no {action} button was posted")
+
+    # each driver: command, press, open_form, submit, forged, stale, duplicate, render, round_trip
+
+
+# ---------------------------------------------------------------- the sandbox
+
+
+class _Inputs(HTMLParser):
+    """The values an HTML form posts as it stands (what a browser sends when nothing is changed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: dict[str, list[str]] = {}
+        self._select: str | None = None
+        self._textarea: str | None = None
+        self._template = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "template":
+            self._template += 1
+        if self._template:
+            return
+        if tag == "input" and a.get("type") in ("text", "number", "hidden", None) and a.get("name"):
+            self.values.setdefault(a["name"], []).append(a.get("value", ""))
+        elif tag == "select":
+            self._select = a.get("name")
+        elif tag == "option" and self._select and "selected" in a:
+            self.values.setdefault(self._select, []).append(a.get("value", ""))
+        elif tag == "textarea":
+            self._textarea = a.get("name")
+            self.values.setdefault(self._textarea or "", []).append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "template":
+            self._template -= 1
+        elif tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea and not self._template:
+            self.values[self._textarea][-1] += data
+
+
+class SandboxDriver(Driver):
+    name = "sandbox"
+    ids: ClassVar[dict[str, str]] = {
+        "zhang": "zhangwei",
+        "li": "lina",
+        "wang": "wangfang",
+        "zhao": "zhaoqiang",
+        "liu": "liuyang",
+    }
+    leaks = ("<at ", "<script", "<font", 'href="https://evil', "<strong>加粗")
+    group = "kit"
+
+    @classmethod
+    async def start(cls, engine: sa.Engine, clock: ManualClock) -> SandboxDriver:
+        app = create_app(load_settings(_env_file=None), engine=engine, clock=clock, run_sender=False,
+                         run_inbox=False, run_scheduler=False)  # fmt: skip
+        client = TestClient(TestServer(app, host="127.0.0.1"))
+        await client.start_server()
+        from bot.platforms.sandbox.adapter import CAPABILITIES
+
+        cls.capabilities = CAPABILITIES
+        return cls(client, engine, clock)
+
+    def _text(self, text: str) -> str:
+        return re.sub(r"@(\w+)", lambda m: "@" + self.ids.get(m.group(1), m.group(1)), text)
+
+    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = await self.client.post(path, json={"group": self.group, **body})
+        assert response.status == 200, await response.text()
+        return await response.json()
+
+    async def command(self, who: str, text: str) -> Any:
+        return await self._post("/sandbox/api/messages", {"user": self.ids[who], "text": self._text(text)})
+
+    async def press(self, who: str, button: SeenButton, form: Mapping[str, Any] | None = None) -> Any:
+        raw = button.raw
+        return await self._post("/sandbox/api/actions", {"user": self.ids[who], "action": raw["action"],
+                                                         "payload": raw.get("payload", {}), "form": form or {}})  # fmt: skip
+
+    async def open_form(self, who: str, text: str) -> Any:
+        await self.command(who, text)
+        return next(seen.form for seen in reversed(self.everything()) if seen.form is not None)
+
+    async def submit(self, who: str, form: Any, values: Mapping[str, Any]) -> Any:
+        submit = form["submit"]
+        return await self.press(who, SeenButton(submit["label"], submit["action"], submit), values)
+
+    def everything(self) -> list[Seen]:
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(OutboxMessage)
+                .where(OutboxMessage.platform == self.name, OutboxMessage.status == OutboxStatus.SENT)
+                .order_by(col(OutboxMessage.id))
+            ).all()  # fmt: skip
+        seen = []
+        for row in rows:
+            card, names = Card.load(row.payload["card"]), row.payload.get("names") or {}
+            data = row.payload["card"]
+            buttons = [SeenButton(b["label"], b["action"], b, row) for e in data.get("elements", [])
+                       if e["kind"] == "actions" for b in e["buttons"] if "action" in b]  # fmt: skip
+            form = next((e for e in data.get("elements", []) if e["kind"] == "form"), None)
+            seen.append(Seen(text=plain_text(card, {}), markup=render_card_html(card, names=names),
+                             mentions=set().union(*(mentions_in(t) for t in _markup_texts(card))),
+                             buttons=buttons, form=form, visible_to=row.payload.get("visible_to")))  # fmt: skip
+        return seen
+
+    async def forged(self) -> int:
+        """A post from another site's page (its Origin), with a guessed token."""
+        response = await self.client.post("/sandbox/say", data={"group": self.group, "as": "zhangwei",
+                                          "text": "/record new 伪造", "csrf": "guess"},
+                                          headers={"Origin": "https://evil.example"}, allow_redirects=False)  # fmt: skip
+        return response.status
+
+    async def stale(self) -> int:
+        """A page's form posted with the token of an earlier run of the bot."""
+        response = await self.client.post("/sandbox/say", data={"group": self.group, "as": "zhangwei",
+                                          "text": "/record new 过期", "csrf": "token-of-a-previous-process"},
+                                          allow_redirects=False)  # fmt: skip
+        return response.status
+
+    async def duplicate(self) -> tuple[int, int] | None:
+        return None  # the sandbox mints its own event ids: there is no redelivery to drop
+
+    async def stop(self) -> None:
+        return None
+
+    def render(self, card: Card) -> list[Any]:
+        return [render_card_html(card)]
+
+    def submitted(self, card: Card) -> dict[str, Any]:
+        """The HTML form posted as it stands."""
+        parser = _Inputs()
+        parser.feed(render_card_html(card))
+        posted = {k: (v if len(v) > 1 else v[0]) for k, v in parser.values.items() if k not in ("payload",)}
+        return collect_form_values(posted)
+
+
+def _markup_texts(card: Card) -> list[str]:
+    texts: list[str] = []
+    for element in card.elements:
+        if isinstance(element, Markdown | Note):
+            texts.append(element.text)
+        elif isinstance(element, Fields):
+            texts.extend(f.value for f in element.items)
+    return texts
+
+
+# ---------------------------------------------------------------- Feishu
+
+
+def _find(element: Any, tag: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    if isinstance(element, dict):
+        if element.get("tag") == tag:
+            found.append(element)
+        for value in element.values():
+            found.extend(_find(value, tag))
+    elif isinstance(element, list):
+        for value in element:
+            found.extend(_find(value, tag))
+    return found
+
+
+def _parsed_by(rendered: Any, kinds: set[str], keys: tuple[str, ...] = ("content", "text")) -> list[str]:
+    found: list[str] = []
+    if isinstance(rendered, dict):
+        if (rendered.get("tag") or rendered.get("type")) in kinds:
+            found.extend(v for k, v in rendered.items() if k in keys and isinstance(v, str))
+        for value in rendered.values():
+            found.extend(_parsed_by(value, kinds, keys))
+    elif isinstance(rendered, list):
+        for value in rendered:
+            found.extend(_parsed_by(value, kinds, keys))
+    return found
+
+
+class FeishuDriver(Driver):
+    name = "feishu"
+    ids: ClassVar[dict[str, str]] = {
+        "zhang": "ou_zhang",
+        "li": "ou_li",
+        "wang": "ou_wang",
+        "zhao": "ou_zhao",
+        "liu": "ou_liu",
+    }
+    leaks = ("<at id=all", '<at user_id="all"', "<font color='red'>红", "](https://evil", "**加粗**", "<at id=ou_evil",
+             "<script")  # fmt: skip
+
+    def __init__(self, peer: Feishu, fake: FakeFeishu, server: TestServer) -> None:
+        super().__init__(peer.client, peer.engine, peer.clock)
+        self.peer, self.fake, self.fake_server = peer, fake, server
+
+    @classmethod
+    async def start(cls, engine: sa.Engine, clock: ManualClock) -> FeishuDriver:
+        fake = FakeFeishu(clock)
+        server = TestServer(fake.app(), host="127.0.0.1")
+        await server.start_server()
+        fake.server = server
+        platform = FeishuPlatform(FeishuSettings(_env_file=None, **APP, FEISHU_API_BASE=fake.base), clock=clock)
+        cls.capabilities = platform.capabilities
+        app = create_app(load_settings(_env_file=None), engine=engine, clock=clock, platforms=[platform],
+                         run_sender=False, run_inbox=False, run_scheduler=False)  # fmt: skip
+        client = TestClient(TestServer(app, host="127.0.0.1"))
+        await client.start_server()
+        return cls(Feishu(client, engine, clock, fake=fake), fake, server)
+
+    async def stop(self) -> None:
+        await self.fake_server.close()
+
+    async def command(self, who: str, text: str, **names: str) -> Any:
+        """``@li`` in ``text`` becomes a Feishu mention (``@_user_N`` and its entry, with the name Feishu gives)."""
+        mentions = [("@_user_1", BOT, "Closeloop")]
+
+        def mention(match: re.Match[str]) -> str:
+            key = f"@_user_{len(mentions) + 1}"
+            role = match.group(1)
+            mentions.append((key, self.ids[role], names.get(role, NAMES[role])))
+            return key
+
+        typed = re.sub(r"@(zhang|li|wang|zhao|liu)\b", mention, text)
+        status, answer = await self.peer.push(self.peer.message(f"@_user_1 {typed}", mentions=mentions,
+                                                                sender=self.ids[who]))  # fmt: skip
+        assert status == 200, answer
+        await self.settle()
+        return answer
+
+    async def press(self, who: str, button: SeenButton, form: Mapping[str, Any] | None = None) -> Any:
+        message_id = button.message.message_id if button.message is not None else "om_x"
+        status, answer = await self.peer.push(self.peer.card_action(button.raw, operator=self.ids[who],
+                                                                    form=dict(form) if form is not None else None,
+                                                                    message_id=message_id))  # fmt: skip
+        assert status == 200, answer
+        await self.settle()
+        return answer
+
+    async def open_form(self, who: str, text: str) -> Any:
+        await self.command(who, text)
+        return next(seen.form for seen in reversed(self.everything()) if seen.form is not None)
+
+    async def submit(self, who: str, form: Any, values: Mapping[str, Any]) -> Any:
+        submit = next(e for e in form["elements"] if e.get("form_action_type") == "submit")
+        return await self.press(who, SeenButton("submit", "submit", submit), self.fill(form, values))
+
+    @staticmethod
+    def fill(form: dict[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+        """``form_value`` as Feishu sends it for ``form`` filled with ``values``: pickers give their own formats."""
+        given = flat(values)
+        filled: dict[str, Any] = {}
+        for element in _find(form, "input") + _find(form, "date_picker") + _find(form, "picker_datetime") + _find(
+            form, "select_static") + _find(form, "multi_select_static") + _find(form, "select_person") + _find(
+                form, "multi_select_person"):  # fmt: skip
+            name = element["name"]
+            value = given.get(name.replace("__", "."))
+            if value is None:
+                continue
+            if element["tag"] in ("date_picker", "picker_datetime"):
+                value = f"{value} +0800"
+            filled[name] = value
+        return filled
+
+    def everything(self) -> list[Seen]:
+        seen = []
+        for sent in self.fake.sent:
+            if "text" in sent.card and "schema" not in sent.card:  # a text message (a card refused)
+                text = sent.card["text"]
+                seen.append(Seen(text=text, markup=text, mentions=set(re.findall(r'<at user_id="([^"]+)">', text))))
+                continue
+            markdown = _parsed_by(sent.card, {"markdown", "lark_md"})
+            readable = html.unescape(re.sub(r"<at id=([^>]+)></at>", r"@\1", "\n".join(markdown)))
+            titles = _parsed_by(sent.card, {"plain_text"}, ("content",))
+            buttons = [SeenButton(b["text"]["content"], b["behaviors"][0]["value"]["a"], b, sent)
+                       for b in _find(sent.card, "button") if b["behaviors"][0].get("type") == "callback"]  # fmt: skip
+            forms = _find(sent.card, "form")
+            seen.append(Seen(text="\n".join([*titles, readable]), markup="\n".join(markdown),
+                             mentions=set(re.findall(r"<at id=([^>]+)></at>", "\n".join(markdown))),
+                             buttons=buttons, form=forms[0] if forms else None, visible_to=sent.visible_to))  # fmt: skip
+        return seen
+
+    async def forged(self) -> int:
+        raw = self.peer.encrypted(self.peer.message("@_user_1 /record new 伪造", mentions=[("@_user_1", BOT, "x")]))
+        status, _ = await self.peer.push(raw, headers=self.peer.signed(raw, key="not-our-key"))
+        return status
+
+    async def stale(self) -> int:
+        raw = self.peer.encrypted(self.peer.message("@_user_1 /record new 过期", mentions=[("@_user_1", BOT, "x")]))
+        old = int((self.clock.now() - timedelta(minutes=10)).timestamp())
+        status, _ = await self.peer.push(raw, headers=self.peer.signed(raw, timestamp=old))
+        return status
+
+    async def duplicate(self) -> tuple[int, int]:
+        body = self.peer.message("@_user_1 /record list", mentions=[("@_user_1", BOT, "x")], event_id="ev-dup")
+        first, _ = await self.peer.push(body)
+        await self.settle()
+        again, _ = await self.peer.push(body)
+        await self.settle()
+        return first, again
+
+    def render(self, card: Card) -> list[Any]:
+        return feishu_cards.render_pages(card)
+
+    def submitted(self, card: Card) -> dict[str, Any]:
+        """The form's callback when submitted as rendered: each input's initial value, as Feishu sends it."""
+        (form,) = _find(feishu_cards.render(card), "form")
+        values: dict[str, Any] = {}
+        for element in form["elements"]:
+            name = element.get("name")
+            if not name or element.get("tag") == "button":
+                continue
+            for key in ("default_value", "initial_option", "initial_date", "initial_datetime", "selected_values"):
+                if key in element:
+                    value = element[key]
+                    values[name] = f"{value} +0800" if key in ("initial_date", "initial_datetime") else value
+        return feishu_cards.form_values(values)
+
+
+# ---------------------------------------------------------------- Slack
+
+
+class SlackDriver(Driver):
+    name = "slack"
+    ids: ClassVar[dict[str, str]] = {
+        "zhang": "U0ZHANG",
+        "li": "U0LI",
+        "wang": "U0WANG",
+        "zhao": "U0ZHAO",
+        "liu": "U0LIU",
+    }
+    leaks = ("<!channel>", "<!here>", "<!everyone>", "<@U0EVIL>", "<https://evil", "<script")
+
+    def __init__(self, peer: Slack, fake: FakeSlack, server: TestServer) -> None:
+        super().__init__(peer.client, peer.engine, peer.clock)
+        self.peer, self.fake, self.fake_server = peer, fake, server
+
+    @classmethod
+    async def start(cls, engine: sa.Engine, clock: ManualClock) -> SlackDriver:
+        fake = FakeSlack(clock)
+        server = TestServer(fake.app(), host="127.0.0.1")
+        await server.start_server()
+        fake.server = server
+        settings = SlackSettings(_env_file=None, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
+                                 SLACK_API_BASE=fake.base)  # fmt: skip
+        platform = SlackPlatform(settings, clock=clock)
+        cls.capabilities = platform.capabilities
+        app = create_app(load_settings(_env_file=None), engine=engine, clock=clock, platforms=[platform],
+                         run_sender=False, run_inbox=False, run_scheduler=False)  # fmt: skip
+        client = TestClient(TestServer(app, host="127.0.0.1"))
+        await client.start_server()
+        return cls(Slack(client, engine, clock, fake, SlackSigner()), fake, server)
+
+    async def stop(self) -> None:
+        await self.fake_server.close()
+
+    def _text(self, text: str) -> str:
+        return re.sub(r"@(zhang|li|wang|zhao|liu)\b", lambda m: f"<@{self.ids[m.group(1)]}>", text)
+
+    async def command(self, who: str, text: str) -> Any:
+        """A slash command (``/record …``); anything else is ``@bot`` text (``app_mention``)."""
+        typed = self._text(text)
+        match = re.match(r"/(record|action|progress|escalate|report)\b\s*(.*)", typed, re.S)
+        if match:
+            status, answer = await self.peer.send(slash_command(match.group(2), command=f"/{match.group(1)}",
+                                                                user=self.ids[who], user_name=who,
+                                                                trigger_id=self.fake.new_trigger()))  # fmt: skip
+        else:
+            status, answer = await self.peer.send(app_mention(f"<@{BOT_USER}> {typed}", user=self.ids[who]),
+                                                  content_type="application/json")  # fmt: skip
+        assert status == 200, answer
+        await self.settle()
+        return answer
+
+    async def press(self, who: str, button: SeenButton, form: Mapping[str, Any] | None = None) -> Any:
+        status, answer = await self.peer.send(block_actions(button.raw, user=self.ids[who], message_ts=button.message.ts,
+                                                            trigger_id=self.fake.new_trigger()))  # fmt: skip
+        assert status == 200, answer
+        await self.settle()
+        return answer
+
+    async def open_form(self, who: str, text: str) -> Any:
+        opened = len(self.fake.opened)
+        await self.command(who, text)
+        assert len(self.fake.opened) == opened + 1, "the form opens as a modal"
+        return self.fake.opened[-1]
+
+    async def submit(self, who: str, form: Any, values: Mapping[str, Any]) -> Any:
+        status, answer = await self.peer.send(view_submission(form, self.state(form, flat(values)), user=self.ids[who]))
+        assert status == 200, answer
+        await self.settle()
+        return answer
+
+    @staticmethod
+    def state(view: dict[str, Any], values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """``view.state.values`` as Slack sends them for ``view`` filled with ``values``."""
+        state: dict[str, dict[str, Any]] = {}
+        for block in view["blocks"]:
+            if block["type"] != "input":
+                continue
+            element, value = block["element"], values.get(block["block_id"])
+            kind = element["type"]
+            if kind == "datetimepicker":
+                stamp = datetime.fromisoformat(value).replace(tzinfo=SHANGHAI).timestamp() if value else None
+                cell: dict[str, Any] = {"selected_date_time": int(stamp) if stamp else None}
+            elif kind == "datepicker":
+                cell = {"selected_date": value}
+            elif kind == "users_select":
+                cell = {"selected_user": value}
+            elif kind == "multi_users_select":
+                cell = {"selected_users": value or []}
+            elif kind == "static_select":
+                cell = {"selected_option": next((o for o in element["options"] if o["value"] == value), None)}
+            elif kind == "multi_static_select":
+                cell = {"selected_options": [o for o in element["options"] if o["value"] in (value or [])]}
+            else:
+                cell = {"value": value}
+            state[block["block_id"]] = {"value": {"type": kind, **cell}}
+        return state
+
+    def everything(self) -> list[Seen]:
+        seen = []
+        for posted in [*self.fake.posted, *self.fake.updated, *self.fake.ephemeral_posts]:
+            parsed = [posted.text, *_parsed_by(posted.blocks, {"mrkdwn"}, ("text",))]
+            readable = html.unescape(re.sub(r"<@(\w+)>", r"@\1", "\n".join(parsed)))
+            titles = _parsed_by(posted.blocks, {"plain_text"}, ("text",))
+            buttons = [SeenButton(e["text"]["text"], json.loads(e["value"])["a"] if e.get("value") else e["action_id"],
+                                  e, posted)
+                       for b in posted.blocks if b["type"] == "actions" for e in b["elements"]]  # fmt: skip
+            form = next((b for b in buttons if b.raw["action_id"] == slack_blocks.OPEN_FORM), None)
+            seen.append(Seen(text="\n".join([*titles, readable]), markup="\n".join(parsed),
+                             mentions=set(re.findall(r"<@(\w+)>", "\n".join(parsed))), buttons=buttons, form=form,
+                             visible_to=posted.visible_to))  # fmt: skip
+        return seen
+
+    async def forged(self) -> int:
+        body = slash_command("new 伪造", trigger_id=self.fake.new_trigger())
+        status, _ = await self.peer.send(body, headers=SlackSigner("not-our-secret").headers(
+            body, timestamp=int(self.clock.now().timestamp())))  # fmt: skip
+        return status
+
+    async def stale(self) -> int:
+        body = slash_command("new 过期", trigger_id=self.fake.new_trigger())
+        old = int((self.clock.now() - timedelta(minutes=10)).timestamp())
+        status, _ = await self.peer.send(body, headers=self.peer.signer.headers(body, timestamp=old))
+        return status
+
+    async def duplicate(self) -> tuple[int, int]:
+        body = app_mention(f"<@{BOT_USER}> /record list", event_id="Ev0DUP")
+        first, _ = await self.peer.send(body, content_type="application/json")
+        await self.settle()
+        again, _ = await self.peer.send(body, content_type="application/json", retry=1)
+        await self.settle()
+        return first, again
+
+    def render(self, card: Card) -> list[Any]:
+        return slack_blocks.render_messages(card)
+
+    def submitted(self, card: Card) -> dict[str, Any]:
+        """The modal submitted as it opened: each input's initial value, as Slack sends it in ``state.values``."""
+        form = next(e for e in card.elements if e.kind == "form")
+        view = slack_blocks.render_modal(form, title="x", private_metadata="{}", tz=SHANGHAI)
+        state: dict[str, dict[str, Any]] = {}
+        for block in view["blocks"]:
+            if block["type"] != "input":
+                continue
+            element, kind = block["element"], block["element"]["type"]
+            if "initial_date_time" in element:
+                cell: dict[str, Any] = {"selected_date_time": element["initial_date_time"]}
+            elif "initial_date" in element:
+                cell = {"selected_date": element["initial_date"]}
+            elif "initial_user" in element:
+                cell = {"selected_user": element["initial_user"]}
+            elif "initial_users" in element:
+                cell = {"selected_users": element["initial_users"]}
+            elif "initial_option" in element:
+                cell = {"selected_option": element["initial_option"]}
+            elif "initial_options" in element:
+                cell = {"selected_options": element["initial_options"]}
+            else:
+                cell = {"value": element.get("initial_value")}
+            state[block["block_id"]] = {"value": {"type": kind, **cell}}
+        return slack_blocks.form_values(state, tz=SHANGHAI)
+
+
+DRIVERS: dict[str, type[Any]] = {"sandbox": SandboxDriver, "feishu": FeishuDriver, "slack": SlackDriver}
