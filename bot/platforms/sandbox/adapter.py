@@ -57,7 +57,7 @@ SECURITY_HEADERS = {
     ),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # with no-referrer a browser's own post says Origin: null, which is refused
 }
 CAPABILITIES = Capabilities(  # like a chat app: a typed command is answered with messages, a button with its card
     forms=FormStyle.CARD,

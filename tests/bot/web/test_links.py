@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 
 from bot.settings import ConfigError, load_settings
+from bot.web import links_base, links_for
+from handlers.capabilities import Capabilities, FormStyle
 from handlers.webforms import LinkKind, LinkRefused, LinkSigner, Refusal
 from storage.timekeeping import ManualClock
 
 KEY = "k" * 32
-DINGTALK = {"DINGTALK_CLIENT_ID": "ding", "DINGTALK_CLIENT_SECRET": "s", "DINGTALK_ROBOT_CODE": "r"}
-FEISHU = {"FEISHU_APP_ID": "cli_a", "FEISHU_APP_SECRET": "s", "FEISHU_VERIFICATION_TOKEN": "t"}
+CLOCK = ManualClock(datetime(2026, 11, 24, 1, 0, tzinfo=UTC))
 
 
 @pytest.fixture(autouse=True)
@@ -27,32 +29,36 @@ def settings(**values: str):
     return load_settings(_env_file=None, **values)
 
 
-def test_a_platform_that_needs_web_forms_needs_the_address_and_the_key() -> None:
-    with pytest.raises(ConfigError, match=r"^CLOSELOOP_PUBLIC_URL: is not set, but DingTalk needs web forms"):
-        settings(**DINGTALK)
+def test_a_platform_whose_forms_open_only_as_web_pages_needs_the_address_and_the_key() -> None:
+    web_only = SimpleNamespace(name="chat", capabilities=Capabilities(forms=FormStyle.WEB))
+    with pytest.raises(ConfigError, match=r"^CLOSELOOP_PUBLIC_URL: is not set, but chat needs web forms"):
+        links_for(settings(), CLOCK, [web_only])
     with pytest.raises(ConfigError, match=r"^CLOSELOOP_SECRET_KEY: is not set, but CLOSELOOP_PUBLIC_URL is"):
-        settings(**DINGTALK, CLOSELOOP_PUBLIC_URL="https://closeloop.example.com")
-    ok = settings(**DINGTALK, CLOSELOOP_PUBLIC_URL="https://closeloop.example.com/", CLOSELOOP_SECRET_KEY=KEY)
-    assert ok.links_base_url == "https://closeloop.example.com"
+        settings(CLOSELOOP_PUBLIC_URL="https://closeloop.example.com")
+    ok = links_for(settings(CLOSELOOP_PUBLIC_URL="https://closeloop.example.com/", CLOSELOOP_SECRET_KEY=KEY), CLOCK,
+                   [web_only])  # fmt: skip
+    assert ok is not None and ok.base_url == "https://closeloop.example.com"
 
 
-def test_links_are_off_without_both_and_bad_values_are_named() -> None:
-    assert settings(**FEISHU).links_base_url is None, "no links are sent without an address"
+def test_links_are_off_without_an_address_and_bad_values_are_named() -> None:
+    card_platform = SimpleNamespace(name="chat", capabilities=Capabilities(forms=FormStyle.CARD))
+    assert links_for(settings(), CLOCK, [card_platform]) is None, "no links are sent without an address"
     with pytest.raises(ConfigError, match=r"^CLOSELOOP_PUBLIC_URL: is not set, but CLOSELOOP_SECRET_KEY is"):
-        settings(**FEISHU, CLOSELOOP_SECRET_KEY=KEY)
+        links_base(settings(CLOSELOOP_SECRET_KEY=KEY), ["chat"])
     with pytest.raises(ConfigError, match=r"^CLOSELOOP_PUBLIC_URL: must be https://"):
-        settings(**FEISHU, CLOSELOOP_PUBLIC_URL="http://closeloop.example.com", CLOSELOOP_SECRET_KEY=KEY)
+        settings(CLOSELOOP_PUBLIC_URL="http://closeloop.example.com", CLOSELOOP_SECRET_KEY=KEY)
     with pytest.raises(ConfigError, match=r"^CLOSELOOP_PUBLIC_URL: must be the https:// address"):
         settings(CLOSELOOP_PUBLIC_URL="closeloop.example.com")
-    with pytest.raises(ConfigError, match=r"^CLOSELOOP_SECRET_KEY: must be at least 32 characters"):
-        settings(CLOSELOOP_SECRET_KEY="short")
+    with pytest.raises(ConfigError, match=r"^CLOSELOOP_SECRET_KEY: must be at least 32 characters") as short:
+        settings(CLOSELOOP_SECRET_KEY="short-and-secret")
+    assert "short-and-secret" not in str(short.value), "a secret is never echoed"
     with pytest.raises(ConfigError, match=r"^CLOSELOOP_FORM_LINK_MINUTES"):
         settings(CLOSELOOP_FORM_LINK_MINUTES="2")
 
 
-def test_the_sandbox_links_to_itself() -> None:
-    assert settings(CLOSELOOP_PORT="9090").links_base_url == "http://127.0.0.1:9090"
-    assert settings(**FEISHU, CLOSELOOP_SANDBOX="1").links_base_url is None, "never 127.0.0.1 links to a real chat"
+def test_the_lone_sandbox_links_to_itself() -> None:
+    assert links_base(settings(CLOSELOOP_PORT="9090"), ["sandbox"]) == "http://127.0.0.1:9090"
+    assert links_base(settings(), ["sandbox", "slack"]) is None, "never 127.0.0.1 links into a real chat"
 
 
 def test_signatures_age_by_the_injected_clock_and_cover_every_byte() -> None:
