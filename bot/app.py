@@ -18,6 +18,8 @@ from bot.platforms import load_platforms
 from bot.platforms.contract import Platform
 from bot.platforms.gateway import Gateway
 from bot.settings import Settings
+from bot.web import links_for
+from bot.web import mount as mount_web
 from handlers import root_router
 from handlers.dispatcher import Dispatcher, GroupDefaults
 from scheduler.runner import SchedulerRunner
@@ -46,8 +48,9 @@ def create_app(
     sender = OutboxSender(engine, {p.name: p for p in chosen}, clock)
     defaults = GroupDefaults(settings.timezone, settings.language, settings.holiday_country, settings.admin_ids)
     capabilities = {p.name: p.capabilities for p in chosen}
+    links = links_for(settings, clock, chosen)
     dispatcher = Dispatcher(engine=engine, clock=clock, router=root_router(), defaults=defaults,
-                            on_enqueued=sender.wake.set, capabilities=capabilities)  # fmt: skip
+                            on_enqueued=sender.wake.set, capabilities=capabilities, links=links)  # fmt: skip
     inbox = Inbox(engine, dispatcher, clock)
     gateway = Gateway(engine=engine, clock=clock, dispatcher=dispatcher, inbox=inbox, sender=sender,
                       capabilities=capabilities, default_zone=settings.timezone)  # fmt: skip
@@ -58,6 +61,7 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     for platform in chosen:
         platform.mount(app, gateway)
+    mount_web(app, gateway, links, chosen)
     if run_sender:
         app.cleanup_ctx.append(_outbox_worker)
     if run_inbox:

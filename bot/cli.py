@@ -171,6 +171,15 @@ def run_check_config(settings: Settings, args: argparse.Namespace) -> int:
     real = [name for name in args.platforms if name != "sandbox"]
     sandbox = " + the local sandbox" if "sandbox" in args.platforms else ""
     print(f"  platforms: {', '.join(real) + sandbox if real else 'none (local sandbox)' if sandbox else 'none'}")
+    from bot.web import links_base
+
+    try:
+        links = links_base(settings, args.platforms)
+    except ConfigError as exc:
+        print(f"closeloop: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    key = "set" if settings.secret_key else "a random one per start (sandbox)"
+    print(f"  web forms: {f'{links}  (form links {settings.form_link_minutes} min, key {key})' if links else 'off'}")
     return 0
 
 

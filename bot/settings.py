@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from storage.i18n import normalize_language
@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", env_ignore_empty=True, extra="ignore", frozen=True
     )
-    SECRETS: ClassVar[tuple[str, ...]] = ("CLOSELOOP_DATABASE_URL",)
+    SECRETS: ClassVar[tuple[str, ...]] = ("CLOSELOOP_DATABASE_URL", "CLOSELOOP_SECRET_KEY")
 
     database_url: str = setting("CLOSELOOP_DATABASE_URL", "sqlite:///closeloop.db")
     host: str = setting("CLOSELOOP_HOST", "127.0.0.1")
@@ -46,6 +46,34 @@ class Settings(BaseSettings):
     admins: str = setting("CLOSELOOP_ADMINS", "")
     scheduler: bool = setting("CLOSELOOP_SCHEDULER", True)
     tick_seconds: int = setting("CLOSELOOP_TICK_SECONDS", 60, ge=5, le=3600)
+    public_url: str | None = setting("CLOSELOOP_PUBLIC_URL")
+    secret_key: str | None = setting("CLOSELOOP_SECRET_KEY")
+    form_link_minutes: int = setting("CLOSELOOP_FORM_LINK_MINUTES", 30, ge=5, le=1440)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        match = re.fullmatch(r"(https?)://([^/\s:?#]+|\[[0-9a-fA-F:]+\])(:[0-9]{1,5})?(/[^\s?#]*)?", value or "")
+        if value is not None and not match:
+            raise ValueError("must be the https:// address people's phones reach, e.g. https://closeloop.example.com")
+        if match and match.group(1) == "http" and match.group(2).strip("[]") not in LOOPBACK_HOSTS:
+            raise ValueError("must be https:// (links carry a person's access); plain http only for 127.0.0.1")
+        return value.rstrip("/") if value else value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < 32:
+            raise ValueError(
+                "must be at least 32 characters (python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _links_whole(self) -> Settings:
+        if self.public_url is not None and self.secret_key is None:
+            raise ValueError("CLOSELOOP_SECRET_KEY: is not set, but CLOSELOOP_PUBLIC_URL is; web forms need both")
+        return self
 
     @field_validator("database_url")
     @classmethod

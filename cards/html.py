@@ -13,8 +13,11 @@ Posting works without JavaScript:
   clicked button says which action it is (pressing Enter sends the submit
   button's); hidden fields carry the ``payload`` token and the caller's extras.
 - A button outside a form is a small form of its own posting the same fields.
-- A repeating group shows its rows plus one empty row; an optional inline
-  script behind the add button appends more empty rows.
+- A repeating group shows its rows plus one empty row; ``page_script()`` (a
+  file, never inline script, so pages can keep a strict Content-Security-Policy)
+  shows the add button, which appends more empty rows without touching what
+  was typed, asks before a button with ``data-confirm``, and filters a person
+  picker as one types a name or pinyin initials.
 - ``required`` inputs are marked (``*``, ``aria-required``) but not enforced by
   the browser: saving a draft must be possible, and the server checks anyway.
 """
@@ -25,6 +28,7 @@ import itertools
 import re
 from collections.abc import Mapping, Sequence
 from html import escape
+from pathlib import Path
 from typing import Any
 
 from cards.markup import Bold, Line, Link, Mention, Span, Text, parse, parse_inline
@@ -48,55 +52,37 @@ from cards.model import (
     TextInput,
 )
 
-CSS = """
-.card { background: #fff; border: 1px solid #d1d5db; border-radius: 8px; overflow: hidden; margin: .5rem 0; }
-.card-header { padding: .5rem .75rem; border-left: 6px solid #9ca3af; background: #f9fafb; }
-.card-header.tone-info { border-color: #2563eb; } .card-header.tone-success { border-color: #16a34a; }
-.card-header.tone-warning { border-color: #d97706; } .card-header.tone-danger { border-color: #dc2626; }
-.card-header .title { font-weight: 600; } .card-header .subtitle { color: #4b5563; font-size: .85rem; }
-.card-body { padding: .5rem .75rem; } .card .markdown p { margin: .4rem 0; } .card ul { margin: .3rem 0 .3rem 1.2rem; padding: 0; }
-.card .note { color: #6b7280; font-size: .8rem; margin: .4rem 0; } .card hr { border: 0; border-top: 1px solid #e5e7eb; }
-.card .fields { display: grid; grid-template-columns: max-content 1fr; gap: .2rem .8rem; margin: .4rem 0; }
-.card .fields div { display: contents; } .card dt { color: #6b7280; } .card dd { margin: 0; }
-.card fieldset { border: 1px solid #e5e7eb; border-radius: 6px; margin: .5rem 0; padding: .3rem .6rem .6rem; }
-.card fieldset.repeat { border: 0; padding: 0; } .card fieldset.row { border-style: dashed; }
-.card legend { font-weight: 600; padding: 0 .3rem; } .card fieldset.row legend { font-weight: 400; color: #4b5563; }
-.card .field { margin: .4rem 0; } .card label { display: block; font-size: .9rem; margin-bottom: .1rem; }
-.card input[type=text], .card input[type=number], .card textarea, .card select {
-  width: 100%; box-sizing: border-box; padding: .3rem; font: inherit; }
-.card .has-error input, .card .has-error textarea, .card .has-error select { border: 1px solid #dc2626; }
-.card .required { color: #dc2626; } .card .hint { color: #6b7280; font-size: .8rem; }
-.card .error { color: #dc2626; font-size: .85rem; } .card .warning { color: #b45309; font-size: .85rem; }
-.card .mention { color: #2563eb; font-weight: 600; } .card form.action { display: inline; }
-.card button, .card a.button { display: inline-block; text-decoration: none; color: inherit; margin: .3rem .3rem 0 0;
-  padding: .35rem .8rem; border-radius: 5px; border: 1px solid #9ca3af; background: #fff; font: inherit; cursor: pointer; }
-.card button.primary, .card a.button.primary { background: #2563eb; border-color: #2563eb; color: #fff; }
-.card button.danger, .card a.button.danger { background: #dc2626; border-color: #dc2626; color: #fff; }
-.card img.attachment { max-width: 100%; height: auto; border: 1px solid #e5e7eb; border-radius: 4px; }
-.card a.attachment::before { content: "📎 "; }
-"""
+ASSETS = Path(__file__).parent
+CSS = (ASSETS / "html.css").read_text("utf-8")
+SCRIPT = (ASSETS / "html.js").read_text("utf-8")
 
 ROW = "__row__"  # the row index in a repeating group's template row; the add button replaces it
 NUMBER = "__num__"  # the row's number as people count (index + 1)
-ADD_ROW_JS = (  # no quotes, so it reads the same in the attribute
-    "var t=this.previousElementSibling,g=this.parentNode,n=+g.dataset.next;"
-    "t.before(document.createRange().createContextualFragment("
-    f"t.innerHTML.replace(/{ROW}/g,n).replace(/{NUMBER}/g,n+1)));"
-    "g.dataset.next=n+1;this.hidden=n+1>=g.dataset.max"
-)
 DATE_EXAMPLE = {False: "YYYY-MM-DD", True: "YYYY-MM-DD HH:MM"}
 _ids = itertools.count(1)
+Person = tuple[str, str] | tuple[str, str, str]  # user id, display name[, search words]
 
 
 def page_css() -> str:
-    """The stylesheet for pages that show cards: header tones as coloured bars, compact forms."""
+    """The stylesheet for pages that show cards: header tones as coloured bars, forms for a phone first."""
     return CSS
+
+
+def page_script() -> str:
+    """The script for pages that show cards (add rows, confirm, search people), as a file: no inline script."""
+    return SCRIPT
 
 
 # ---------------------------------------------------------------- text
 
 
+class PlainNames(dict[str, str]):
+    """Display names to show as plain names (web pages outside the chat), not as ``@name`` mentions."""
+
+
 def _mention(user_id: str, names: Mapping[str, str]) -> str:
+    if isinstance(names, PlainNames):
+        return f'<span class="person">{escape(names.get(user_id, user_id))}</span>'
     return f'<span class="mention">@{escape(names.get(user_id, user_id))}</span>'
 
 
@@ -172,12 +158,13 @@ def _many(value: Any) -> list[str]:
 
 class _Renderer:
     def __init__(
-        self, *, names: Mapping[str, str], people: Sequence[tuple[str, str]], action_url: str,
-        hidden: Mapping[str, str], id_prefix: str, file_url: str,
+        self, *, names: Mapping[str, str], people: Sequence[Person], action_url: str, hidden: Mapping[str, str],
+        id_prefix: str, search_label: str | None, file_url: str,
     ) -> None:  # fmt: skip
         self.file_url = file_url
         self.names = names
-        self.people = people
+        self.people = [(p[0], p[1], p[2] if len(p) > 2 else "") for p in people]
+        self.search_label = search_label
         self.action_url = escape(action_url)
         self.hidden = hidden
         self.id_prefix = id_prefix
@@ -241,7 +228,7 @@ class _Renderer:
     def button(self, button: Button) -> str:
         confirm = ""
         if button.confirm:
-            confirm = f' data-confirm="{escape(button.confirm)}" onclick="return confirm(this.dataset.confirm)"'
+            confirm = f' data-confirm="{escape(button.confirm)}"'  # asked by page_script(), not inline script
         return (
             f'<button type="submit" name="action" value="{escape(button.action)}" '
             f'class="{escape(button.style.value)}"{confirm}>{escape(button.label)}</button>'
@@ -316,26 +303,38 @@ class _Renderer:
             return f'<input type="number" step="any" id="{ident}" name="{n}" value="{shown}"{bounds}{attrs}>'
         if isinstance(item, Select | MultiSelect | PersonPicker):
             options = (
-                [(o.value, o.label) for o in item.options]
+                [(o.value, o.label, "") for o in item.options]
                 if isinstance(item, Select | MultiSelect)
                 else list(self.people)
             )
             multi = isinstance(item, MultiSelect) or (isinstance(item, PersonPicker) and item.multi)
             chosen = _many(value) if multi else _many(_one(value))
-            known = {v for v, _ in options}
-            options += [(v, self.names.get(v, v)) for v in chosen if v not in known]  # keep a choice nobody offers
+            known = {v for v, _, _ in options}
+            options += [(v, self.names.get(v, v), "") for v in chosen if v not in known]  # keep a choice nobody offers
             rendered = "".join(
-                f'<option value="{escape(v)}"{" selected" if v in chosen else ""}>{escape(label)}</option>'
-                for v, label in options
+                f'<option value="{escape(v)}"{f" data-search={_attr(words)}" if words else ""}'
+                f"{' selected' if v in chosen else ''}>{escape(label)}</option>"
+                for v, label, words in options
             )
+            search = self.search_box(item, ident) if isinstance(item, PersonPicker) else ""
             if multi:  # the empty hidden value makes "nothing chosen" reach the server too
                 size = min(max(len(options), 2), 8)
                 return (
-                    f'<input type="hidden" name="{n}" value="">'
+                    f'{search}<input type="hidden" name="{n}" value="">'
                     f'<select id="{ident}" name="{n}" multiple size="{size}"{attrs}>{rendered}</select>'
                 )
-            return f'<select id="{ident}" name="{n}"{attrs}><option value=""></option>{rendered}</select>'
+            return f'{search}<select id="{ident}" name="{n}"{attrs}><option value=""></option>{rendered}</select>'
         raise TypeError(f"no HTML for {type(item).__name__}")
+
+    def search_box(self, item: PersonPicker, ident: str) -> str:
+        """A search box over a person picker: hidden until page_script() makes it filter (name or pinyin initials)."""
+        if not self.search_label or len(self.people) < 2:
+            return ""
+        label = _attr(f"{self.search_label}: {item.label}")
+        return (
+            f'<input type="search" id="{ident}-search" class="people-search" data-people-search="{ident}" '
+            f'aria-label={label} placeholder={_attr(self.search_label)} autocomplete="off" hidden>'
+        )
 
     def repeat(self, repeat: Repeat) -> str:
         """The rows there are, enough empty ones for ``min_rows`` (at least one), and a template for more."""
@@ -351,8 +350,8 @@ class _Renderer:
         parts.extend(self.row(repeat, rows[i] if i < len(rows) else None, str(i), str(i + 1)) for i in range(shown))
         if repeat.add_label and shown < repeat.max_rows:
             parts.append(f"<template>{self.row(repeat, None, ROW, NUMBER)}</template>")
-            parts.append(
-                f'<button type="button" class="add-row" onclick="{escape(ADD_ROW_JS)}">{escape(repeat.add_label)}</button>'
+            parts.append(  # shown by page_script(); without script the spare row is there anyway
+                f'<button type="button" class="add-row" data-add-row hidden>{escape(repeat.add_label)}</button>'
             )
         parts.append("</fieldset>")
         return "".join(parts)
@@ -370,6 +369,10 @@ class _Renderer:
         return f'<fieldset class="row"><legend>{escape(repeat.label)} {number}</legend>{"".join(cells)}</fieldset>'
 
 
+def _attr(text: str) -> str:
+    return f'"{escape(text)}"'
+
+
 def _own_value(item: Any) -> Any:
     return item.values if isinstance(item, MultiSelect | PersonPicker) else item.value
 
@@ -378,16 +381,20 @@ def render_card_html(
     card: Card,
     *,
     names: Mapping[str, str] | None = None,
-    people: Sequence[tuple[str, str]] = (),
+    people: Sequence[Person] = (),
     action_url: str = "/sandbox/actions",
     hidden: Mapping[str, str] | None = None,
     id_prefix: str | None = None,
+    search_label: str | None = None,
     file_url: str = "/files/{file_id}",
 ) -> str:
     """The card as an HTML fragment.
 
-    ``names`` maps user ids to display names for mentions; ``people`` is who a
-    person picker offers, as (user id, display name); ``hidden`` are extra fields
+    ``names`` maps user ids to display names for mentions (``PlainNames``: shown
+    as names, not mentions); ``people`` is who a person picker offers, as (user
+    id, display name) or (user id, display name, search words such as pinyin);
+    ``search_label`` adds a search box over each person picker (for
+    ``page_script()``); ``hidden`` are extra fields
     every form posts (the page's group, the signed link's token …). Element ids
     start with ``id_prefix`` (a fresh one per call by default) so several cards
     can share a page. ``file_url`` is where an attachment's bytes are served
@@ -396,6 +403,6 @@ def render_card_html(
     if hidden and {"action", "payload"} & set(hidden):
         raise ValueError("hidden fields cannot be named action or payload: the buttons post those")
     prefix = id_prefix or f"c{next(_ids)}"
-    renderer = _Renderer(names=names or {}, people=people, action_url=action_url, hidden=hidden or {}, id_prefix=prefix,
-                         file_url=file_url)  # fmt: skip
+    renderer = _Renderer(names=names or {}, people=people, action_url=action_url, hidden=hidden or {},
+                         id_prefix=prefix, search_label=search_label, file_url=file_url)  # fmt: skip
     return renderer.card(card)

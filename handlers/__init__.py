@@ -7,8 +7,8 @@ from handlers.router import Router
 
 def root_router() -> Router:
     """All areas in one router; the dispatcher resolves every event against it."""
-    from handlers import actions, admin, records, reports, resources
+    from handlers import actions, admin, records, reports, resources, webforms
 
     root = Router("root")
-    root.include(records.router, actions.router, admin.router, reports.router, resources.router)
+    root.include(records.router, actions.router, admin.router, reports.router, resources.router, webforms.router)
     return root

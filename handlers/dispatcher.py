@@ -33,6 +33,7 @@ from handlers.context import Poster, mention_names
 from handlers.events import ActionEvent, CommandEvent, Event
 from handlers.grammar import UsageError, parse_command
 from handlers.router import Outcome, Router
+from handlers.webforms import WebLinks, settle
 from storage.db import in_db, unit_of_work
 from storage.directory import ensure_group, ensure_person
 from storage.errors import DomainError
@@ -126,6 +127,7 @@ class Dispatcher:
         defaults: GroupDefaults | None = None,
         on_enqueued: Callable[[], None] | None = None,
         capabilities: Mapping[str, Capabilities] | None = None,
+        links: WebLinks | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -133,6 +135,7 @@ class Dispatcher:
         self.defaults = defaults or GroupDefaults()
         self.on_enqueued = on_enqueued
         self.capabilities = dict(capabilities or {})
+        self.links = links  # web forms and the board: on when a public URL and a signing key are configured
 
     def answering(self, event: Event) -> Answering:
         return Answering(self.capabilities.get(event.chat.platform, MINIMAL), event)
@@ -178,6 +181,7 @@ class Dispatcher:
         return {
             "event": event, "session": session, "group": group, "person": person, "actor": actor, "lang": lang,
             "now": now, "zone": zone(group.timezone), "out": Poster(session, group, now, event_id=event.event_id, lang=lang),
+            "links": self.links,
         }  # fmt: skip
 
     def _group(self, session: Session, event: Event, now: Any) -> Group:
@@ -203,6 +207,9 @@ class Dispatcher:
 
     def _finish(self, session: Session, event: Event, data: dict[str, Any], outcome: Outcome) -> DispatchResult:
         poster: Poster = data["out"]
+        if self.links is not None:  # publish the answer's form as a web page; use up a web form's link
+            outcome = settle(session, event=event, group=data["group"], person=data["person"], outcome=outcome,
+                             now=data["now"], lang=data["lang"], links=self.links)  # fmt: skip
         answer = self.answering(event).split(outcome, poster)
         cards = [c for c in (answer.reply, answer.form, answer.update) if c is not None]
         return DispatchResult(

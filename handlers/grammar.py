@@ -39,6 +39,7 @@ class CommandName(StrEnum):
     DEPT_SET = "dept.set"
     DEPT_LIST = "dept.list"
     SETTINGS = "settings"
+    BOARD = "board"
     HELP = "help"
     EXPORT = "export"
     RESOURCE_APPROVE = "approve"
@@ -141,6 +142,9 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(CommandName.SETTINGS, ("settings",), ("设置",),
                 "/settings [项 值]（中文：设置 提醒时间 17:30）", "/settings [key value]",
                 "查看或修改本群设置", "show or change this group's settings"),
+    CommandSpec(CommandName.BOARD, ("board",), ("看板",),
+                "/board（中文：看板）", "/board",
+                "打开本群的进度看板（网页，24 小时内有效）", "open the group's progress board (a web page, valid a day)"),
     CommandSpec(CommandName.HELP, ("help",), ("帮助",),
                 "/help [命令]（中文：帮助 [命令]）", "/help [command]",
                 "查看命令说明", "explain the commands"),
@@ -325,6 +329,11 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class Board:
+    name: ClassVar[CommandName] = CommandName.BOARD
+
+
+@dataclass(frozen=True)
 class Help:
     name: ClassVar[CommandName] = CommandName.HELP
     topic: CommandName | None
@@ -332,7 +341,7 @@ class Help:
 
 Command = (
     RecordNew | RecordList | RecordShow | RecordEdit | RecordClose | RecordExport | ActionAdd | ActionDone | Progress
-    | Escalate | Report | DeptSet | DeptList | Settings | Help | Export | ResourceApprove | ResourceReject
+    | Escalate | Report | DeptSet | DeptList | Settings | Board | Help | Export | ResourceApprove | ResourceReject
 )  # fmt: skip
 
 
@@ -710,6 +719,7 @@ PARSERS = {
     CommandName.DEPT_SET: _dept_set,
     CommandName.DEPT_LIST: lambda args: DeptList(),
     CommandName.SETTINGS: _settings,
+    CommandName.BOARD: lambda args: Board(),
     CommandName.HELP: _help,
     CommandName.EXPORT: _export,
     CommandName.RESOURCE_APPROVE: _resource_decision,

@@ -320,6 +320,29 @@ class FormDraft(SQLModel, table=True):
     updated_at: datetime = _utc()
 
 
+class WebForm(SQLModel, table=True):
+    """A form published as a web page behind a signed link, for one person in one group.
+
+    The card is kept exactly as it was published (neutral JSON), so the page shows
+    what the chat showed; ``values`` is what the person last posted (a draft, or a
+    submission with errors). Once ``submitted_at`` is set the link is used up;
+    ``result`` says what the submission produced (e.g. the record it created).
+    """
+
+    __tablename__ = "web_forms"
+    __table_args__ = (Index("ix_web_forms_expires", "expires_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="groups.id")
+    person_id: int = Field(foreign_key="people.id")
+    card: dict[str, Any] = Field(default_factory=dict, sa_type=JSON, description="the neutral form card")
+    values: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    created_at: datetime = _utc()
+    expires_at: datetime = _utc()
+    submitted_at: datetime | None = _utc(default=None)
+    result: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+
+
 class CalendarOverride(SQLModel, table=True):
     """A workspace's own extra holiday or extra workday, on top of the statutory calendar."""
 

@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from cards.html import ADD_ROW_JS, page_css, render_card_html
+from cards.html import PlainNames, page_css, page_script, render_card_html
 from cards.markup import Markup
 from cards.model import (
     Actions,
@@ -251,7 +251,8 @@ def test_rows_there_are_plus_one_empty_row_and_a_template_for_more() -> None:
     assert {n.attrs["name"] for n in template.walk() if "name" in n.attrs} == {
         "items.__row__.description", "items.__row__.owner", "items.__row__.due", "items.__row__.term"}  # fmt: skip
     add = full.one(lambda n: n.has_class("add-row"))
-    assert (add.attrs["type"], add.text, add.attrs["onclick"]) == ("button", "再加一项", ADD_ROW_JS)
+    assert (add.attrs["type"], add.text, "data-add-row" in add.attrs) == ("button", "再加一项", True)
+    assert "hidden" in add.attrs and "onclick" not in add.attrs, "the page script shows it and adds the rows"
     posted = submit(full, button(full, "record.save_draft"))
     assert not any("__row__" in name for name in posted), "a template is never posted"
     assert collect_form_values(posted)["items"] == [{"description": "优化同步脚本", "owner": "ou_lina",
@@ -300,9 +301,7 @@ def test_buttons_outside_a_form_each_post_their_action_and_payload() -> None:
         {"payload": other.to_token(), **HIDDEN, "action": "item.done"},
     ]
     confirm = forms[0].one(lambda n: n.tag == "button")
-    assert (
-        confirm.attrs["data-confirm"] == "确认？" and confirm.attrs["onclick"] == "return confirm(this.dataset.confirm)"
-    )
+    assert confirm.attrs["data-confirm"] == "确认？" and "onclick" not in confirm.attrs, "asked by the page script"
 
 
 def test_header_text_fields_and_mentions() -> None:
@@ -361,9 +360,7 @@ def test_everything_from_a_card_is_escaped() -> None:
     page = parse(html)
     tags = {node.tag for node in page.walk()}
     assert "script" not in tags and "b" not in tags
-    assert {name for node in page.walk() for name in node.attrs if name.startswith("on")} == {"onclick"}
-    assert {n.attrs["onclick"] for n in page.walk() if "onclick" in n.attrs} == {
-        ADD_ROW_JS, "return confirm(this.dataset.confirm)"}  # fmt: skip
+    assert {name for node in page.walk() for name in node.attrs if name.startswith("on")} == set(), "no inline script"
     assert page.text.count(evil) >= 15, "shown as typed"
     values = [n.attrs.get("value") for n in page.walk() if n.tag in ("input", "option", "button")]
     assert values.count(evil) >= 6 and page.one(lambda n: n.tag == "textarea").text == evil
@@ -399,3 +396,29 @@ def test_the_stylesheet_colours_each_tone() -> None:
     css = page_css()
     assert all(f".tone-{tone.value}" in css for tone in Tone if tone is not Tone.NEUTRAL)
     assert ".card-header" in css and ".error" in css and ".mention" in css
+
+
+def test_the_page_script_is_a_file_that_adds_rows_confirms_and_searches_people() -> None:
+    script = page_script()
+    assert "data-add-row" in script and "data-confirm" in script and "data-people-search" in script
+    assert "__row__" in script and "__num__" in script, "it numbers the rows as the template marks them"
+
+
+def test_person_pickers_get_a_search_box_with_pinyin_words_when_asked() -> None:
+    people = [("ou_lina", "李娜（技术部）", "lina ln"), ("ou_zhang", "张伟（运营部）", "zhangwei zw")]
+    card = Card(elements=[FORM])
+    page = parse(render_card_html(card, people=people, search_label="搜索姓名或拼音首字母"))
+    owner = control(page, "items.0.owner")
+    options = {o.attrs["value"]: o.attrs.get("data-search") for o in owner.find(lambda n: n.tag == "option")}
+    assert options == {"": None, "ou_lina": "lina ln", "ou_zhang": "zhangwei zw"}
+    box = page.one(lambda n: n.attrs.get("data-people-search") == owner.attrs["id"])
+    assert box.attrs["type"] == "search" and "hidden" in box.attrs, "shown only when the script can filter"
+    assert box.attrs["aria-label"] == "搜索姓名或拼音首字母: 责任人"
+    assert not parse(render_card_html(card, people=people)).find(lambda n: n.has_class("people-search"))
+
+
+def test_pages_outside_the_chat_show_people_by_name_not_as_mentions() -> None:
+    card = Card(elements=[Markdown(text=Markup("负责人 <@ou_lina>"))])
+    page = parse(render_card_html(card, names=PlainNames(NAMES)))
+    assert [n.text for n in page.find(lambda n: n.has_class("person"))] == ["李娜"]
+    assert not page.find(lambda n: n.has_class("mention"))

@@ -48,16 +48,17 @@ NAME = "sandbox"
 dumps = partial(json.dumps, ensure_ascii=False)  # Chinese stays readable in the API's answers
 MENTION = re.compile(r"@(\w+)")
 BOT_MENTION = re.compile(r"^\s*@(bot|closeloop|机器人)\b\s*", re.I)  # the bot's own mention, as platforms strip it
+AS_COOKIE = "closeloop_sandbox_as"  # who you are on the sandbox page; web forms refuse another person's link
 FLASH_LIMIT = 256  # answers kept for the page's next load, oldest dropped first
 EARLIEST, LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self' data:; "
+        "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; img-src 'self' data:; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # with no-referrer a browser's own post says Origin: null, which is refused
 }
 CAPABILITIES = Capabilities(  # like a chat app: a typed command is answered with messages, a button with its card
     forms=FormStyle.CARD,
@@ -298,7 +299,14 @@ class SandboxPlatform:
         history = [m for m in await self._history(group) if m["visible_to"] in (None, user)]
         body = page.render(group=group, user=user, history=history, said=said,
                            flash=self.flash.pop((group, user), None), csrf=self.csrf)  # fmt: skip
-        return web.Response(text=body, content_type="text/html", headers=SECURITY_HEADERS)
+        response = web.Response(text=body, content_type="text/html", headers=SECURITY_HEADERS)
+        response.set_cookie(AS_COOKIE, user, httponly=True, samesite="Strict", path="/")
+        return response
+
+    def web_viewer(self, request: web.Request) -> str | None:
+        """Who opens a web form or the board: the person picked on this page (the sandbox's own "sign-in")."""
+        user = request.cookies.get(AS_COOKIE)
+        return user if user in BY_ID else None
 
     async def _posted_form(self, request: web.Request) -> dict[str, Any]:
         """A form post from our own page: same origin, carrying the page's token, well formed."""

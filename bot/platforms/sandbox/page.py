@@ -1,4 +1,4 @@
-"""The sandbox chat page: server-rendered, no JavaScript needed; cards through the shared HTML renderer."""
+"""The sandbox chat page: server-rendered, JavaScript only to add form rows; cards through the shared HTML renderer."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from html import escape
 from typing import Any
 
 from bot.platforms.sandbox.personas import BY_ID, PERSONAS
+from bot.web import SCRIPT
 from cards.html import page_css, render_card_html
 from cards.model import Card
 
@@ -57,7 +58,7 @@ def render(
             flash_html = f'<section class="flash">{toast}{cards}</section>'
     return f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>Closeloop sandbox · {escape(group)}</title>
-<style>{page_css()}{STYLE}</style></head>
+<style>{page_css()}{STYLE}</style><script src="{SCRIPT.url}" defer></script></head>
 <body><header><strong>Closeloop 沙盒</strong><span>群：{escape(group)}</span><span>我是：{people}</span></header>
 <main>
 <details><summary>最近输入</summary>{typed}</details>
