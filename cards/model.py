@@ -94,6 +94,9 @@ class ButtonStyle(StrEnum):
     DANGER = "danger"
 
 
+RowId = Annotated[int, PydanticField(ge=0, le=2**31 - 1)]  # what an integer column holds on every backend
+
+
 class CardPayload(_Model):
     """The small typed payload a card carries and gets back with every action.
 
@@ -104,9 +107,9 @@ class CardPayload(_Model):
 
     model_config = ConfigDict(strict=True)
 
-    record_id: int | None = None
-    version: int | None = None
-    item_id: int | None = None
+    record_id: RowId | None = None
+    version: RowId | None = None
+    item_id: RowId | None = None
     extra: dict[str, str] = PydanticField(default_factory=dict)
 
     @model_validator(mode="after")

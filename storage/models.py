@@ -1,4 +1,4 @@
-"""The tables: one record per cross-department problem (DESIGN.md §1) and what keeps it moving.
+"""The tables: one record per cross-department problem (the fields of the template, see README) and what keeps it moving.
 
 Every instant is an aware UTC datetime (``UTCDateTime``). Rows are changed only
 through ``storage.lifecycle``; the audit trail is append-only (database triggers,

@@ -25,6 +25,7 @@ from urllib.parse import quote, urlsplit
 
 import sqlalchemy as sa
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from sqlmodel import Session, col, select
 
 from bot.outbox import Delivered, OutgoingMessage
@@ -318,7 +319,7 @@ class SandboxPlatform:
             for key in data:
                 values = [v for v in data.getall(key) if isinstance(v, str)]
                 flat[key] = values if len(values) > 1 else (values[0] if values else "")
-        except (ValueError, UnicodeDecodeError, AssertionError) as exc:
+        except (ValueError, UnicodeDecodeError, AssertionError, HttpProcessingError) as exc:
             raise BadRequest(f"malformed form body: {type(exc).__name__}") from None
         if not secrets.compare_digest(str(flat.pop("csrf", "")), self.csrf):
             raise web.HTTPForbidden(text="the page's token is missing or stale: reload the page")
