@@ -68,10 +68,15 @@ class Limits:
     buttons: int | None = None  # per row of buttons
 
 
+ALL_INPUTS = frozenset({"text", "number", "date", "select", "multi_select", "person", "repeat"})
+
+
 @dataclass(frozen=True)
 class Capabilities:
     forms: FormStyle
     respond: Mapping[Source, Respond] = field(default_factory=dict)
+    # the kinds of input (``cards.model``'s ``kind``) a card form can hold; a form with others opens as a web page
+    card_inputs: frozenset[str] = ALL_INPUTS
     message_update: bool = False  # a posted card can be replaced later (through the outbox)
     private: Private = Private.NONE
     mentions: bool = True  # its cards @-mention people for real
@@ -86,6 +91,12 @@ class Capabilities:
         if source is Source.WEB:
             return Respond.TOAST | Respond.UPDATE
         return self.respond.get(source, Respond.NOTHING)
+
+    def form_style(self, input_kinds: set[str]) -> FormStyle:
+        """Where a form with these kinds of input goes: a card that cannot hold them all sends it to the web."""
+        if self.forms is FormStyle.CARD and not input_kinds <= self.card_inputs:
+            return FormStyle.WEB
+        return self.forms
 
     def handled_later(self, source: Source) -> bool:
         """Nothing of the answer is shown: acknowledge once stored in the inbox and handle it after."""

@@ -27,13 +27,13 @@ from sqlmodel import Session
 
 from cards import templates
 from cards.markup import md, mention
-from cards.model import Form
-from handlers.capabilities import MINIMAL, Capabilities, Private, Respond, Source
+from cards.model import Card, Form, iter_inputs
+from handlers.capabilities import MINIMAL, Capabilities, FormStyle, Private, Respond, Source
 from handlers.context import Poster, mention_names
 from handlers.events import ActionEvent, CommandEvent, Event
 from handlers.grammar import UsageError, parse_command
 from handlers.router import Outcome, Router
-from handlers.webforms import WebLinks, settle
+from handlers.webforms import PUBLISHED_URL, WebLinks, link_only, settle
 from storage.db import in_db, unit_of_work
 from storage.directory import ensure_group, ensure_person
 from storage.errors import DomainError
@@ -86,6 +86,13 @@ class Answering:
         if outcome.form is not None:
             if Respond.FORM in respond:
                 answer.form = outcome.form
+            elif self._style(outcome.form) is FormStyle.WEB and (url := outcome.extra.get(PUBLISHED_URL)):
+                # cards without inputs: the form opens as a web page, from a link for the person who asked
+                private = self.capabilities.private is not Private.NONE
+                sender = event.sender.user_id
+                card = link_only(outcome.form, url, poster.lang, for_user=None if private else sender)
+                poster.post(card, key=f"event:{event.event_id}:reply:1", reply_to=event.message_id,
+                            visible_to=sender if private else None)  # fmt: skip
             else:
                 poster.post(outcome.form, key=f"event:{event.event_id}:reply:1", reply_to=event.message_id)
         if outcome.update is not None:
@@ -99,6 +106,9 @@ class Answering:
             # a typed command's reply is its feedback; a press on a card has only this one
             self.notify(outcome.toast, poster, answer, key="toast", lang=poster.lang)
         return answer
+
+    def _style(self, card: Card) -> FormStyle:
+        return self.capabilities.form_style({item.kind for item in iter_inputs(card)})
 
     def notify(self, text: str, poster: Poster, answer: Outcome, *, key: str, lang: str, error: bool = False) -> None:
         """A notice for the person who acted: in the answer, privately, or addressed to them in the group."""

@@ -30,7 +30,8 @@ from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTime
 from itsdangerous.encoding import base64_decode, base64_encode
 from sqlmodel import Session
 
-from cards.model import Actions, ButtonStyle, Card, Form, LinkButton
+from cards.markup import md, mention
+from cards.model import Actions, ButtonStyle, Card, Form, Header, LinkButton, Markdown, Tone
 from cards.templates import notice, t
 from handlers import grammar
 from handlers.capabilities import Source
@@ -159,6 +160,14 @@ def with_link(card: Card, url: str, lang: str) -> Card:
     """The form card with a button that opens it as a web page."""
     button = LinkButton(label=t("webform.open", lang), url=url, style=ButtonStyle.DEFAULT)
     return card.model_copy(update={"elements": [*card.elements, Actions(buttons=[button])]})
+
+
+def link_only(card: Card, url: str, lang: str, *, for_user: str | None) -> Card:
+    """For a platform whose cards hold no inputs: the form's title and a button that opens it as a web page."""
+    title = card.header.title if card.header else t("webform.open", lang)
+    text = md("{} {}", mention(for_user), t("webform.invite", lang)) if for_user else t("webform.invite", lang)
+    button = LinkButton(label=t("webform.open", lang), url=url, style=ButtonStyle.PRIMARY)
+    return Card(header=Header(title=title, tone=Tone.INFO), elements=[Markdown(text=text), Actions(buttons=[button])])
 
 
 # ---------------------------------------------------------------- opening

@@ -19,7 +19,7 @@ from bot.settings import ConfigError, Settings
 from bot.web.board import BoardPages
 from bot.web.forms import FormPages
 from bot.web.pages import SCRIPT, STYLE, mount_assets
-from handlers.capabilities import FormStyle
+from handlers.capabilities import ALL_INPUTS, FormStyle
 from handlers.webforms import WebLinks
 from storage.timekeeping import Clock
 
@@ -47,7 +47,7 @@ def links_base(settings: Settings, platforms: Sequence[str], needing: Sequence[s
 
 
 def links_for(settings: Settings, clock: Clock, platforms: Sequence[Any]) -> WebLinks | None:
-    needing = [p.name for p in platforms if p.capabilities.forms is FormStyle.WEB]
+    needing = [p.name for p in platforms if p.capabilities.form_style(set(ALL_INPUTS)) is FormStyle.WEB]
     base = links_base(settings, [p.name for p in platforms], needing)
     if base is None:
         return None

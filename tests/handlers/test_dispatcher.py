@@ -9,6 +9,7 @@ from cards.model import CardPayload
 from handlers import root_router
 from handlers.capabilities import Capabilities, FormStyle, Private, Respond, Source
 from handlers.dispatcher import Dispatcher, GroupDefaults
+from handlers.webforms import WebLinks
 from handlers.events import ActionEvent, Chat, CommandEvent, MentionedUser, Sender
 from handlers.grammar import RecordNew
 from handlers.router import Outcome, Router
@@ -116,3 +117,19 @@ async def test_what_the_answer_can_show_stays_out_of_the_outbox(engine: sa.Engin
     assert failed.outcome.toast == "找不到记录 R77。" and count(engine, OutboxMessage) == 0, "a toast, not a message"
     result = await core.feed(CommandEvent(event_id="s1", chat=CHAT, sender=Sender("ou_zhang"), text="/help"))
     assert result.outcome.reply is None and count(engine, OutboxMessage) == 1, "a reply is posted"
+
+
+async def test_where_cards_hold_no_inputs_the_form_opens_as_a_web_page_for_the_asker(
+    engine: sa.Engine, clock: ManualClock
+) -> None:
+    web_only = {"feishu": Capabilities(forms=FormStyle.WEB)}  # and nothing private: said in the group, to them
+    links = WebLinks.create(base_url="https://closeloop.example.com", secret_key="k" * 32, clock=clock)
+    core = Dispatcher(engine=engine, clock=clock, router=root_router(), capabilities=web_only, links=links)
+    await core.feed(command("/record new 订单系统数据延迟"))
+    with Session(engine) as session:
+        (posted,) = session.exec(select(OutboxMessage)).all()
+    card = posted.payload["card"]
+    assert [e["kind"] for e in card["elements"]] == ["markdown", "actions"], "no inputs in the card"
+    assert card["elements"][0]["text"].startswith("<@ou_zhang> "), "addressed to the one who asked"
+    (button,) = card["elements"][1]["buttons"]
+    assert button["url"].startswith("https://closeloop.example.com/") and "action" not in button
