@@ -114,8 +114,9 @@ class Gateway:
 
         return await in_db(self.engine, read)
 
-    async def post_instead(self, event: Event, card: Card, *, part: str) -> None:
-        """Post ``card`` into the event's chat because the answer could not show it (a dialog that did not open)."""
+    async def post_instead(self, event: Event, card: Card, *, part: str, update_of: str | None = None) -> None:
+        """Post ``card`` into the event's chat because the answer could not show it (a dialog that did not open),
+        or record it as the new state of the message ``update_of`` (a card the answer replaced on screen)."""
 
         def write() -> None:
             with unit_of_work(self.engine) as session:
@@ -123,6 +124,7 @@ class Gateway:
                     session, platform=event.chat.platform, target=event.chat.chat_id, card=card,
                     key=f"{event.chat.platform}:{event.chat.chat_id}:event:{event.event_id}:{part}",
                     now=self.clock.now(), names=mention_names(session, event.chat.platform, [card]),
+                    update_of=update_of,
                 )  # fmt: skip
 
         await in_db(self.engine, write)

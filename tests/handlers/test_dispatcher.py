@@ -9,10 +9,10 @@ from cards.model import CardPayload
 from handlers import root_router
 from handlers.capabilities import Capabilities, FormStyle, Private, Respond, Source
 from handlers.dispatcher import Dispatcher, GroupDefaults
-from handlers.webforms import WebLinks
 from handlers.events import ActionEvent, Chat, CommandEvent, MentionedUser, Sender
 from handlers.grammar import RecordNew
 from handlers.router import Outcome, Router
+from handlers.webforms import WebLinks
 from storage.models import Group, OutboxMessage, Person, ProcessedEvent, Record
 from storage.timekeeping import ManualClock
 

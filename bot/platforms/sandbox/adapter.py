@@ -41,7 +41,7 @@ from handlers.events import ActionEvent, Chat, CommandEvent, Event, MentionedUse
 from scheduler.jobs import run_jobs
 from storage.db import in_db, unit_of_work
 from storage.files import file_for
-from storage.models import OutboxMessage
+from storage.models import Group, OutboxMessage
 from storage.timekeeping import zone
 from storage.types import OutboxStatus
 
@@ -81,6 +81,7 @@ class Said:
     group: str
     user: str
     text: str
+    after: int = 0  # the last message the bot had posted when this was typed: where the bubble goes
 
 
 class SandboxRenderer:
@@ -166,8 +167,12 @@ class SandboxPlatform:
         return CommandEvent(event_id=f"sandbox-{uuid.uuid4()}", chat=self._chat(group), sender=sender,
                             text=neutral, mentions=tuple(mentions), source=Source.MESSAGE)  # fmt: skip
 
-    def action_event(self, group: str, user: str, action: str, payload: Any, form: dict[str, Any]) -> ActionEvent:
+    def action_event(
+        self, group: str, user: str, action: str, payload: Any, form: dict[str, Any], message: Any = None
+    ) -> ActionEvent:
+        """``message``: the posted message whose button was pressed (its ``id`` in the history), if known."""
         sender = self._sender(user)
+        message_id = _message_id(message)
         try:
             parsed = (
                 CardPayload.from_token(payload)
@@ -177,7 +182,8 @@ class SandboxPlatform:
         except ValueError as exc:
             raise BadRequest(f"payload: {str(exc).splitlines()[0]}") from None
         return ActionEvent(event_id=f"sandbox-{uuid.uuid4()}", chat=self._chat(group), sender=sender,
-                           action=action, payload=parsed, form=form, source=Source.BUTTON)  # fmt: skip
+                           message_id=message_id, action=action, payload=parsed, form=form,
+                           source=Source.BUTTON)  # fmt: skip
 
     async def run(self, event: Event) -> dict[str, Any]:
         """Dispatch, deliver what the bot queued, and answer with what it said (neutral card JSON).
@@ -189,6 +195,9 @@ class SandboxPlatform:
         before = await self._last_id()
         result = await self._gateway.receive(event)
         assert isinstance(result, DispatchResult)  # the sandbox's answers show everything: nothing waits
+        kept = result.outcome.update is not None and event.message_id is not None
+        if kept:  # the pressed card's new state, kept: the history shows it in the card's place
+            await self._gateway.post_instead(event, result.outcome.update, part="card", update_of=event.message_id)
         await self._gateway.sender.run_once(platform=NAME)
         posted = await self._history(event.chat.chat_id, after=before, any_status=True)
         outcome = result.outcome
@@ -200,6 +209,7 @@ class SandboxPlatform:
             "toast": outcome.toast,
             "names": result.names,
             "duplicate": result.duplicate,
+            "update_kept": kept,
         }
 
     async def _last_id(self) -> int:
@@ -215,19 +225,31 @@ class SandboxPlatform:
         return await in_db(self._gateway.engine, self._history_now, group, after, limit, any_status)
 
     def _history_now(self, group: str, after: int, limit: int, any_status: bool) -> list[dict[str, Any]]:
+        """Messages in order, each showing its latest state: a card replaced later is shown as replaced, once."""
         query = select(OutboxMessage).where(
             OutboxMessage.platform == NAME, OutboxMessage.target == group, col(OutboxMessage.id) > after
         )
         if not any_status:
             query = query.where(OutboxMessage.status == OutboxStatus.SENT)
         with Session(self._gateway.engine) as session:
-            rows = session.exec(query.order_by(col(OutboxMessage.id).desc()).limit(limit)).all()
-        return [
-            {"id": row.id, "sent_at": row.sent_at.isoformat() if row.sent_at else None,
-             "card": row.payload["card"], "names": row.payload.get("names", {}),
-             "visible_to": row.payload.get("visible_to")}
-            for row in reversed(rows)
-        ]  # fmt: skip
+            rows = list(reversed(session.exec(query.order_by(col(OutboxMessage.id).desc()).limit(limit)).all()))
+        replaced = {row.payload["update_of"]: row for row in rows if row.payload.get("update_of")}
+        history = []
+        for row in (row for row in rows if not row.payload.get("update_of")):  # a new state is not a new message
+            latest = replaced.get(f"sandbox-{row.id}", row)
+            history.append({
+                "id": row.id, "message": f"sandbox-{row.id}", "sent_at": row.sent_at.isoformat() if row.sent_at else None,
+                "card": latest.payload["card"], "names": latest.payload.get("names", {}),
+                "visible_to": row.payload.get("visible_to"), "replaced": latest is not row,
+            })  # fmt: skip
+        return history
+
+    async def _groups(self) -> list[str]:
+        def read() -> list[str]:
+            with Session(self._gateway.engine) as session:
+                return list(session.exec(select(Group.chat_id).where(Group.platform == NAME).order_by(Group.chat_id)))
+
+        return await in_db(self._gateway.engine, read)
 
     # ------------------------------------------------------------ JSON API
 
@@ -235,7 +257,7 @@ class SandboxPlatform:
         body = await _json(request)
         group, user, text = _field(body, "group"), _field(body, "user"), _field(body, "text")
         event = self.command_event(group, user, text)  # checks the user before anything is kept
-        self.said.append(Said(group, user, text))
+        self.said.append(Said(group, user, text, await self._last_id()))
         return _api(await self.run(event))
 
     async def api_action(self, request: web.Request) -> web.Response:
@@ -244,7 +266,7 @@ class SandboxPlatform:
         if not isinstance(form, dict):
             raise BadRequest("form must be an object")
         event = self.action_event(_field(body, "group"), _field(body, "user"), _field(body, "action"),
-                                  body.get("payload"), form)  # fmt: skip
+                                  body.get("payload"), form, body.get("message"))  # fmt: skip
         return _api(await self.run(event))
 
     async def jump(self, group: str, at: str) -> dict[str, Any]:
@@ -298,7 +320,7 @@ class SandboxPlatform:
             user = PERSONAS[0].user_id
         said = [s for s in self.said if s.group == group]
         history = [m for m in await self._history(group) if m["visible_to"] in (None, user)]
-        body = page.render(group=group, user=user, history=history, said=said,
+        body = page.render(group=group, user=user, history=history, said=said, groups=await self._groups(),
                            flash=self.flash.pop((group, user), None), csrf=self.csrf)  # fmt: skip
         response = web.Response(text=body, content_type="text/html", headers=SECURITY_HEADERS)
         response.set_cookie(AS_COOKIE, user, httponly=True, samesite="Strict", path="/")
@@ -336,7 +358,7 @@ class SandboxPlatform:
         group, user, text = _text(data, "group", "demo"), _text(data, "as"), _text(data, "text").strip()
         if text:
             event = self.command_event(group, user, text)
-            self.said.append(Said(group, user, text))
+            self.said.append(Said(group, user, text, await self._last_id()))
             self._remember(group, user, await self.run(event))
         raise web.HTTPSeeOther(f"/?group={group}&as={user}")
 
@@ -344,18 +366,31 @@ class SandboxPlatform:
         flat = await self._posted_form(request)
         group, user = _text(flat, "group", "demo"), _text(flat, "as")
         flat.pop("group", None), flat.pop("as", None)
-        action, payload = _text(flat, "action"), _text(flat, "payload")
-        flat.pop("action", None), flat.pop("payload", None)
-        answer = await self.run(self.action_event(group, user, action, payload, collect_form_values(flat)))
+        action, payload, message = _text(flat, "action"), _text(flat, "payload"), _text(flat, "message")
+        flat.pop("action", None), flat.pop("payload", None), flat.pop("message", None)
+        answer = await self.run(self.action_event(group, user, action, payload, collect_form_values(flat), message))
         self._remember(group, user, answer)
         raise web.HTTPSeeOther(f"/?group={group}&as={user}")
 
     async def page_clock(self, request: web.Request) -> web.Response:
         data = await self._posted_form(request)
         group, user = _text(data, "group", "demo"), _text(data, "as")
-        answer = await self.jump(group, _text(data, "at").strip())
-        self._remember(group, user, {"toast": " · ".join(f"{k}: {v}" for k, v in answer["jobs"].items())})
+        at = _text(data, "at").strip()
+        answer = await self.jump(group, at)
+        titles = [m["card"].get("header", {}).get("title", "") for m in answer["posted"]]
+        self._remember(group, user, {"clock": {"at": at, "posted": titles, "jobs": answer["jobs"]}})
         raise web.HTTPSeeOther(f"/?group={group}&as={user}")
+
+
+def _message_id(message: Any) -> str | None:
+    """The platform id of a posted message: ``sandbox-<id>``, from that or the history's ``id``."""
+    if isinstance(message, int) and not isinstance(message, bool) and 0 < message < 2**31:
+        return f"sandbox-{message}"
+    if isinstance(message, str) and re.fullmatch(r"sandbox-\d{1,9}", message):
+        return message
+    if message in (None, ""):
+        return None
+    raise BadRequest("message: the id of a posted message (from the history)")
 
 
 def _same_origin(request: web.Request) -> bool:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
 from typing import Any
+from urllib.parse import quote
 
 from bot.platforms.sandbox.personas import BY_ID, PERSONAS
 from bot.web import SCRIPT
@@ -15,12 +17,20 @@ NAMES = {p.user_id: p.name for p in PERSONAS}
 
 STYLE = """
 body { font: 15px/1.5 system-ui, "PingFang SC", "Microsoft YaHei", sans-serif; margin: 0; background: #f3f4f6; }
-header { background: #1f2937; color: #fff; padding: .6rem 1rem; display: flex; gap: 1rem; align-items: center; }
+header { background: #1f2937; color: #fff; padding: .6rem 1rem; display: flex; flex-wrap: wrap; gap: .4rem 1rem;
+  align-items: center; } header .people { display: flex; flex-wrap: wrap; gap: .2rem .5rem; }
 header a { color: #cbd5e1; margin-right: .5rem; } header a.me { color: #fff; font-weight: bold; }
 main { max-width: 860px; margin: 0 auto; padding: 1rem; }
-.said { text-align: right; margin: .5rem 0; } .said span { background: #dbeafe; padding: .3rem .6rem; border-radius: 6px; }
-.bot { margin: .75rem 0; } .flash { border: 2px solid #2563eb; border-radius: 8px; padding: .5rem; background: #eff6ff; }
-.toast { font-weight: bold; color: #1d4ed8; }
+.said { display: flex; flex-direction: column; align-items: flex-start; margin: .6rem 0; }
+.said.mine { align-items: flex-end; } .said .who { font-size: .75rem; color: #6b7280; }
+.said .bubble { background: #fff; border: 1px solid #d1d5db; padding: .35rem .7rem; border-radius: 12px; max-width: 80%;
+  white-space: pre-wrap; word-break: break-word; } .said.mine .bubble { background: #dbeafe; border-color: #bfdbfe; }
+.bot { margin: .75rem 0; } .bot .private { margin: 0; font-size: .75rem; color: #6b7280; }
+.toast { font-weight: bold; color: #1d4ed8; background: #eff6ff; border: 1px solid #bfdbfe; border-radius: 8px;
+  padding: .4rem .7rem; } .toast ul { margin: .2rem 0 .2rem 1.2rem; font-weight: normal; }
+.toast .jobs { font-weight: normal; color: #4b5563; }
+header form.group { display: inline-flex; gap: .3rem; align-items: center; } header form.group input { width: 9rem; }
+form.clock { margin: 1rem 0; color: #374151; }
 form.say { position: sticky; bottom: 0; background: #f3f4f6; padding: .5rem 0; display: flex; gap: .5rem; }
 form.say input[type=text] { flex: 1; padding: .5rem; font-size: 1rem; }
 """
@@ -35,41 +45,57 @@ def _card(card_json: dict[str, Any], names: dict[str, str], hidden: dict[str, st
 
 def render(
     *, group: str, user: str, history: list[dict[str, Any]], said: list[Any], flash: dict[str, Any] | None,
-    csrf: str,
+    csrf: str, groups: Sequence[str] = (),
 ) -> str:  # fmt: skip
+    """The chat: the bot's messages (each in its latest state) and what people typed as bubbles, in order."""
     hidden = {"group": group, "as": user, "csrf": csrf}
     fields = "".join(f'<input type="hidden" name="{k}" value="{escape(v)}">' for k, v in hidden.items())
     people = " ".join(
-        f'<a class="{"me" if p.user_id == user else ""}" href="/?group={escape(group)}&as={p.user_id}">'
+        f'<a class="{"me" if p.user_id == user else ""}" href="/?group={quote(group)}&amp;as={p.user_id}">'
         f"{escape(p.name)}·{escape(p.department)}</a>"
         for p in PERSONAS
     )
-    parts = [f'<div class="bot">{_card(m["card"], m["names"], hidden)}</div>' for m in history]
-    typed = "".join(
-        f'<div class="said"><span>{escape(BY_ID[s.user].name if s.user in BY_ID else s.user)}：{escape(s.text)}</span></div>'
-        for s in said[-20:]
-    )
+    timeline: list[tuple[int, int, str]] = []  # (after message id, order, html): bubbles go after what preceded them
+    for number, typed in enumerate(said[-50:]):
+        mine = " mine" if typed.user == user else ""
+        name = BY_ID[typed.user].name if typed.user in BY_ID else typed.user
+        timeline.append((typed.after, number, f'<div class="said{mine}"><span class="who">{escape(name)}</span>'
+                                              f'<span class="bubble">{escape(typed.text)}</span></div>'))  # fmt: skip
+    for message in history:
+        card = _card(message["card"], message["names"], {**hidden, "message": message["message"]})
+        private = '<p class="private">仅你可见 · only you see this</p>' if message.get("visible_to") else ""
+        timeline.append((message["id"] - 1, 1_000_000, f'<div class="bot">{private}{card}</div>'))
+    timeline.sort(key=lambda entry: (entry[0], entry[1]))
     flash_html = ""
-    if flash:
-        inline = [flash[k] for k in ("update", "form", "reply") if flash.get(k)]
-        toast = f'<p class="toast">{escape(flash["toast"])}</p>' if flash.get("toast") else ""
-        if inline or toast:
-            cards = "".join(_card(c, flash.get("names", {}), hidden) for c in inline)
-            flash_html = f'<section class="flash">{toast}{cards}</section>'
+    if flash and flash.get("toast"):
+        flash_html = f'<p class="toast" role="status">{escape(flash["toast"])}</p>'
+    if flash and flash.get("update") and not flash.get("update_kept"):  # a card that is in no message: shown here
+        flash_html += f'<div class="bot">{_card(flash["update"], flash.get("names", {}), hidden)}</div>'
+    if flash and flash.get("clock"):
+        clock = flash["clock"]
+        posted = "".join(f"<li>{escape(title)}</li>" for title in clock["posted"]) or "<li>（无 / nothing）</li>"
+        jobs = " · ".join(f"{escape(k)}: {v}" for k, v in clock["jobs"].items())
+        flash_html = (f'<section class="toast" role="status"><p>{escape(clock["at"])}：本群收到 / this group got '
+                      f'{len(clock["posted"])}</p><ul>{posted}</ul><p class="jobs">{jobs}</p></section>')  # fmt: skip
+    options = "".join(f'<option value="{escape(name)}">' for name in groups)
     return f"""<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>Closeloop sandbox · {escape(group)}</title>
+<html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Closeloop sandbox · {escape(group)}</title>
 <style>{page_css()}{STYLE}</style><script src="{SCRIPT.url}" defer></script></head>
-<body><header><strong>Closeloop 沙盒</strong><span>群：{escape(group)}</span><span>我是：{people}</span></header>
+<body><header><strong>Closeloop 沙盒</strong>
+<form method="get" action="/" class="group"><input type="hidden" name="as" value="{escape(user)}">
+<label for="group">群 / group</label> <input id="group" name="group" value="{escape(group)}" list="groups" size="14">
+<datalist id="groups">{options}</datalist><button>进入 / open</button></form>
+<span class="people">我是：{people}</span></header>
 <main>
-<details><summary>最近输入</summary>{typed}</details>
-{"".join(parts)}
+{"".join(entry[2] for entry in timeline)}
 {flash_html}
 <form method="post" action="/sandbox/clock" class="clock">
 {fields}
-⏩ 模拟时间 / simulate time: <input type="text" name="at" placeholder="2026-11-27T17:30+08:00" size="26">
+<label for="at">模拟时间 / simulate time</label> <input type="text" id="at" name="at" placeholder="2026-11-27T17:30+08:00" size="26">
 <button>运行提醒 / run reminders</button></form>
 <form class="say" method="post" action="/sandbox/say">
 {fields}
-<input type="text" name="text" placeholder="/record new 订单系统数据延迟 · 新建记录 … · /help" autofocus>
+<input type="text" name="text" aria-label="消息 / message" placeholder="/record new 订单系统数据延迟 · 新建记录 … · /help" autofocus>
 <button>发送</button></form>
 </main></body></html>"""

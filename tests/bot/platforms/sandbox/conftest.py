@@ -31,8 +31,10 @@ class SandboxChat:
         assert response.status == status, await response.text()
         return await response.json()
 
-    async def act(self, user: str, action: str, payload: Any, form: dict | None = None, *, status: int = 200) -> dict:
-        body = {"group": self.group, "user": user, "action": action, "payload": payload, "form": form or {}}
+    async def act(self, user: str, action: str, payload: Any, form: dict | None = None, *, status: int = 200,
+                  message: int | None = None) -> dict:  # fmt: skip
+        body = {"group": self.group, "user": user, "action": action, "payload": payload, "form": form or {},
+                "message": message}  # fmt: skip
         response = await self.client.post("/sandbox/api/actions", json=body)
         assert response.status == status, await response.text()
         return await response.json()

@@ -127,3 +127,28 @@ async def test_the_page_works_with_plain_html_form_posts(chat: SandboxChat) -> N
     await chat.client.post("/sandbox/act", data=form, allow_redirects=False)
     page = await (await chat.client.get("/?group=demo&as=zhangwei")).text()
     assert "R1 已提交，等待参与人确认" in page and "确认无误" in page
+
+
+async def test_the_page_is_a_chat_a_person_can_live_in(chat: SandboxChat) -> None:
+    """Cards in their latest state (a used form is not live twice), typed text as bubbles, groups to pick, the clock."""
+    answer, _ = await open_and_submit(chat)
+    request = answer["posted"][-1]
+    confirm = request["card"]["elements"][1]["buttons"][0]
+    pressed = await chat.act("lina", confirm["action"], confirm["payload"], message=request["id"])
+    assert pressed["update_kept"] is True
+    history = await chat.history()
+    assert [m["id"] for m in history].count(request["id"]) == 1, "one copy of the card"
+    (kept,) = [m for m in history if m["id"] == request["id"]]
+    assert kept["replaced"] and kept["card"] != request["card"], "the card in its new state, where it was"
+
+    page = await (await chat.client.get(f"/?group={chat.group}&as=lina")).text()
+    bubble = page.index('<span class="bubble">/record new 订单系统数据延迟问题专项沟通</span>')
+    assert bubble < page.index("新建跨部门沟通记录"), "what was typed comes before what the bot answered"
+    assert f'<option value="{chat.group}">' in page, "the groups can be picked"
+
+    csrf = re.search(r'name="csrf" value="([^"]*)"', page).group(1)
+    moved = await chat.client.post("/sandbox/clock", data={"group": chat.group, "as": "lina", "csrf": unescape(csrf),
+                                   "at": "2026-11-24T17:30+08:00"}, allow_redirects=False)  # fmt: skip
+    assert moved.status == 303
+    page = await (await chat.client.get(f"/?group={chat.group}&as=lina")).text()
+    assert "本群收到 / this group got 1" in page and "<li>待确认：R1 " in page, "what the clock posted here"
