@@ -453,7 +453,8 @@ def mentions_in(text: str) -> list[Mention]:
 
 
 def parse_command(text: str, names: Mapping[str, str] | None = None) -> Command:
-    """``names``: display names of the people mentioned, for free text (see ``_Args.text``)."""
+    """``names``: the people really @-mentioned (id → display name). Only their ``<@id>`` tokens are mentions;
+    anything else that looks like one is text a person typed. Without ``names``, every token counts (tests)."""
     original = text if isinstance(text, str) else ""
     folded = fold(original)
     start = re.match(r"[\s,:;、]*/?", folded).end()  # type: ignore[union-attr]  # matches even "": a lead-in and one slash
@@ -462,7 +463,7 @@ def parse_command(text: str, names: Mapping[str, str] | None = None) -> Command:
         raise UsageError(Problem.EMPTY)
     words = [folded[a:b] for a, b in spans]
     name, used = _resolve(words)
-    return PARSERS[name](_Args(name, original, folded, spans[used:], names or {}))
+    return PARSERS[name](_Args(name, original, folded, spans[used:], names))
 
 
 def _unglue(folded: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -506,16 +507,31 @@ class _Args:
     """The words after the command; free text is cut from the original at the folded words' offsets."""
 
     def __init__(
-        self, name: CommandName, original: str, folded: str, spans: list[tuple[int, int]], names: Mapping[str, str]
-    ) -> None:
+        self, name: CommandName, original: str, folded: str, spans: list[tuple[int, int]],
+        names: Mapping[str, str] | None,
+    ) -> None:  # fmt: skip
         self.name, self.original, self.spans, self.names = name, original, spans, names
         self.words = [folded[a:b] for a, b in spans]
+
+    def person(self, word: str) -> Mention | None:
+        """The person a word @-mentions: a mention token of someone really mentioned."""
+        match = MENTION.fullmatch(word)
+        if match is None or (self.names is not None and match.group(1) not in self.names):
+            return None
+        return Mention(match.group(1))
 
     def text(self, first: int, stop: int | None = None) -> str:
         """Free text as typed, except that a person @-mentioned in it is written ``@name``: text, not a mention."""
         spans = self.spans[first:stop]
         typed = self.original[spans[0][0] : spans[-1][1]] if spans else ""
-        return MENTION.sub(lambda m: "@" + self.names.get(m.group(1), m.group(1)), typed)
+        known = self.names
+
+        def named(match: re.Match[str]) -> str:
+            if known is not None and match.group(1) not in known:
+                return match.group(0)  # typed as it looks, by a person: not a mention
+            return "@" + (known or {}).get(match.group(1), match.group(1))
+
+        return MENTION.sub(named, typed)
 
     def fail(self, key: Problem, **details: str) -> UsageError:
         return UsageError(key, command=self.name, **details)
@@ -662,12 +678,12 @@ def _resource_decision(args: _Args) -> Command:
 
 def _dept_set(args: _Args) -> Command:
     words = args.words
-    cut = next((i for i, w in enumerate(words) if w.lower() in ROLES or MENTION.fullmatch(w)), len(words))
+    cut = next((i for i, w in enumerate(words) if w.lower() in ROLES or args.person(w)), len(words))
     if cut == 0:
         raise args.fail(Problem.MISSING_ARGUMENT, expected="department")
     people: dict[str, Mention] = {}
     rest = words[cut:]
-    if rest and MENTION.fullmatch(rest[0]):
+    if rest and args.person(rest[0]):
         rest = ["lead", *rest]  # 部门 设置 技术部 @x: the lead
     while rest:
         role = ROLES.get(rest[0].lower())
@@ -675,9 +691,9 @@ def _dept_set(args: _Args) -> Command:
             raise args.fail(Problem.BAD_MENTION, token=rest[0])
         if len(rest) < 2:
             raise args.fail(Problem.MISSING_ARGUMENT, expected=role)
-        if not (person := MENTION.fullmatch(rest[1])):
+        if not (person := args.person(rest[1])):
             raise args.fail(Problem.BAD_MENTION, token=rest[1], expected=role)
-        people[role], rest = Mention(person.group(1)), rest[2:]
+        people[role], rest = person, rest[2:]
     if "lead" not in people:
         raise args.fail(Problem.MISSING_ARGUMENT, expected="lead")
     return DeptSet(args.text(0, cut), people["lead"], people.get("director"))

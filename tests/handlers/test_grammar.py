@@ -351,3 +351,11 @@ def test_random_input_only_ever_raises_a_usage_error() -> None:
             parse_command(text)
         except UsageError as error:
             assert error.message() and error.message("en")
+
+
+def test_only_the_people_really_mentioned_are_mentions() -> None:
+    """What looks like a mention but was typed as text (``<@U0EVIL>``) stays text; it names nobody."""
+    names = {"ou_li": "李娜"}
+    assert parse_command("/record new 对账 <@ou_li> <@U0EVIL>", names) == RecordNew("对账 @李娜 <@U0EVIL>")
+    with pytest.raises(UsageError):
+        parse_command("/dept set 法务部 lead <@U0EVIL>", names)

@@ -84,6 +84,7 @@ class Seen:
 
 class Driver:
     name: ClassVar[str]
+    gives_names: ClassVar[bool] = True  # the platform sends display names with mentions
     capabilities: ClassVar[Capabilities]
     ids: ClassVar[dict[str, str]]
     # the markup a leak of typed text would make in what this platform parses, and how a real mention looks
@@ -180,6 +181,7 @@ class _Inputs(HTMLParser):
 
 class SandboxDriver(Driver):
     name = "sandbox"
+    gives_names = False
     ids: ClassVar[dict[str, str]] = {
         "zhang": "zhangwei",
         "li": "lina",
@@ -209,7 +211,8 @@ class SandboxDriver(Driver):
         assert response.status == 200, await response.text()
         return await response.json()
 
-    async def command(self, who: str, text: str) -> Any:
+    async def command(self, who: str, text: str, **names: str) -> Any:
+        """``names`` are ignored: the sandbox's people have the names of its cast."""
         return await self._post("/sandbox/api/messages", {"user": self.ids[who], "text": self._text(text)})
 
     async def press(self, who: str, button: SeenButton, form: Mapping[str, Any] | None = None) -> Any:
@@ -490,13 +493,24 @@ class SlackDriver(Driver):
     async def stop(self) -> None:
         await self.fake_server.close()
 
-    def _text(self, text: str) -> str:
-        return re.sub(r"@(zhang|li|wang|zhao|liu)\b", lambda m: f"<@{self.ids[m.group(1)]}>", text)
+    def _text(self, text: str, names: Mapping[str, str] | None = None) -> str:
+        """The text as Slack sends it: what was typed with ``& < >`` escaped, ``@li`` as ``<@U0LI|name>``."""
 
-    async def command(self, who: str, text: str) -> Any:
-        """A slash command (``/record …``); anything else is ``@bot`` text (``app_mention``)."""
-        typed = self._text(text)
-        match = re.match(r"/(record|action|progress|escalate|report)\b\s*(.*)", typed, re.S)
+        def escape(plain: str) -> str:
+            return plain.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+        def mention(match: re.Match[str]) -> str:
+            role = match.group(1)
+            return f"<@{self.ids[role]}|{escape(names[role])}>" if names and role in names else f"<@{self.ids[role]}>"
+
+        parts = re.split(r"(@(?:zhang|li|wang|zhao|liu)\b)", text)
+        return "".join(mention(re.match(r"@(\w+)", p)) if p.startswith("@") and p[1:] in self.ids else escape(p)
+                       for p in parts)  # type: ignore[arg-type]  # fmt: skip
+
+    async def command(self, who: str, text: str, **names: str) -> Any:
+        """A slash command (``/record …``, ``/closeloop …``); anything else is ``@bot`` text (``app_mention``)."""
+        typed = self._text(re.sub(r"^/(dept|settings|help)\b", r"/closeloop \1", text), names)
+        match = re.match(r"/(record|action|progress|escalate|report|closeloop)\b\s*(.*)", typed, re.S)
         if match:
             status, answer = await self.peer.send(slash_command(match.group(2), command=f"/{match.group(1)}",
                                                                 user=self.ids[who], user_name=who,

@@ -22,7 +22,7 @@ from cards import forms, reminders, templates
 from cards.markup import Markup
 from cards.model import Card, Header, Markdown
 from cards.reminders import ItemLine
-from storage.models import InboundEvent, OutboxMessage, ProcessedEvent, Record
+from storage.models import InboundEvent, OutboxMessage, Person, ProcessedEvent, Record
 from storage.types import RecordStatus
 from tests.platforms.drivers import Driver
 from tests.platforms.seed import INJECTION, seed_record
@@ -67,6 +67,14 @@ async def test_the_seed_example_end_to_end(driver: Driver) -> None:
 
 async def test_typed_text_never_becomes_markup_or_a_mention(driver: Driver) -> None:
     await run_seed_example(driver, typed=INJECTION)
+    # a display name as the platform gives it with a mention: kept as the person's name, shown as text
+    await driver.command("zhang", "/record new 与 @li 的对账差异", li=INJECTION)
+    await driver.command("zhang", "/record show R1")
+    await driver.command("zhang", "/record export R1")
+    if driver.gives_names:
+        with Session(driver.engine) as session:
+            named = session.exec(select(Person).where(Person.user_id == driver.ids["li"])).one()
+        assert named.display_name == INJECTION[:100], "names are kept as given (up to 100 characters)"
     seen = driver.everything()
     assert len(seen) > 10
     known = set(driver.ids.values())

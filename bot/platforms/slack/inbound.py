@@ -19,7 +19,8 @@ from handlers.events import ActionEvent, Chat, CommandEvent, MentionedUser, Send
 
 PLATFORM = "slack"
 COMMANDS = ("/record", "/action", "/progress", "/escalate", "/report", "/closeloop")
-MENTION = re.compile(r"<@([UW][A-Z0-9]{2,40})(?:\|([^>]*))?>")
+TOKEN = re.compile(r"<([^<>]+)>")  # Slack's own tokens: what people type has < and > escaped
+MENTION_BODY = re.compile(r"@([UW][A-Z0-9]{2,40})")
 UMBRELLA = {"help": "/help", "帮助": "/help", "settings": "/settings", "设置": "/settings",
             "departments": "/dept", "department": "/dept", "dept": "/dept", "部门": "/dept"}  # fmt: skip
 
@@ -75,19 +76,39 @@ def shape_problem(body: Any) -> str | None:
     return None
 
 
+def unescape(text: str) -> str:
+    """Slack escapes ``&``, ``<`` and ``>`` in what people type; the rest of its ``<…>`` are its own tokens."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def neutral_text(text: str, *, bot_user_id: str | None = None) -> tuple[str, tuple[MentionedUser, ...]]:
-    """Slack's mentions as ``<@U…>``, the bot's own removed; the people mentioned, with names where given."""
+    """Slack's message text as the core reads it: people's mentions as ``<@U…>`` (the bot's own removed), every
+    other token of Slack's as the text it stands for (``#channel``, ``@here``, a link's address), and what the
+    person typed unescaped — so a ``<@…>`` they typed literally is their text, not a mention."""
     people: dict[str, MentionedUser] = {}
-
-    def replace(match: re.Match[str]) -> str:
-        user_id, name = match.group(1), match.group(2)
-        if user_id == bot_user_id:
-            return " "
-        if user_id not in people or name:
-            people[user_id] = MentionedUser(user_id, name or None)
-        return f"<@{user_id}>"
-
-    return " ".join(MENTION.sub(replace, text).split()), tuple(people.values())
+    out: list[str] = []
+    position = 0
+    for token in TOKEN.finditer(text):
+        out.append(unescape(text[position : token.start()]))
+        position = token.end()
+        body, _, label = token.group(1).partition("|")
+        label = unescape(label)
+        if (mentioned := MENTION_BODY.fullmatch(body)) is not None:
+            user_id = mentioned.group(1)
+            if user_id == bot_user_id:
+                out.append(" ")
+                continue
+            if user_id not in people or label:
+                people[user_id] = MentionedUser(user_id, label or None)
+            out.append(f"<@{user_id}>")
+        elif body.startswith("#"):
+            out.append(f"#{label or body[1:]}")
+        elif body.startswith("!"):
+            out.append(label or "@" + body[1:].split("^")[0])  # @here, @channel, a user group's @handle, a date
+        else:
+            out.append(label if label and label != body else unescape(body))  # a link: its label, or its address
+    out.append(unescape(text[position:]))
+    return " ".join("".join(out).split()), tuple(people.values())
 
 
 def command_line(command: str, text: str) -> str:

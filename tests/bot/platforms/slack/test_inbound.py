@@ -234,3 +234,10 @@ async def test_the_server_comes_up_while_socket_mode_cannot_reach_slack(engine, 
         assert response.status == 200 and (await response.json())["platforms"] == ["slack"]
     finally:
         await client.close()
+
+
+def test_what_a_person_typed_arrives_unescaped_and_slacks_own_tokens_as_text() -> None:
+    typed = "a &lt; b &amp; &lt;@U0EVIL&gt; <#C1|general> <!here> <https://x.example|点我> <https://y.example> <@U0LI|李&lt;娜>"
+    text, people = neutral_text(typed)
+    assert text == "a < b & <@U0EVIL> #general @here 点我 https://y.example <@U0LI>"
+    assert [(p.user_id, p.display_name) for p in people] == [("U0LI", "李<娜")], "only the real mention is a person"
