@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import mimetypes
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -68,6 +69,11 @@ class Shared:
     title: str | None = None
     channel: str | None = None  # None until files.completeUploadExternal shares it
     thread_ts: str | None = None
+
+    @property
+    def mimetype(self) -> str:
+        """As Slack tells the type: from the file's name."""
+        return mimetypes.guess_type(self.filename)[0] or "application/octet-stream"
 
 
 @dataclass
@@ -319,7 +325,7 @@ class FakeSlack:
             if channel:
                 self.shared.append(shared)
             done.append({"id": shared.id, "name": shared.filename, "title": shared.title or shared.filename,
-                         "size": len(shared.content or b""), "channels": [channel] if channel else [],
+                         "mimetype": shared.mimetype, "size": len(shared.content or b""), "channels": [channel] if channel else [],
                          "permalink": f"https://acme.slack.com/files/{BOT_USER}/{shared.id}/x"})  # fmt: skip
         return _ok(files=done)
 
