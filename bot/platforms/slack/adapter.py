@@ -120,9 +120,8 @@ class SlackPlatform:
         self.renderer = SlackRenderer()
         self.web = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_base, timeout=10)
         # uploads carry up to 20 MB: the same API, a longer timeout
-        self.files = Sharer(
-            AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_base, timeout=60)
-        )
+        uploads = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_base, timeout=60)
+        self.sharer = Sharer(uploads, images=self.capabilities.images, files=self.capabilities.files)
         self.verifier = SignatureVerifier(settings.slack_signing_secret or "-", clock=_EpochClock(self.clock))
         self.bolt = AsyncApp(
             client=self.web, signing_secret=settings.slack_signing_secret,  # the client carries the bot token
@@ -313,8 +312,7 @@ class SlackPlatform:
             if message.update_of:
                 await self.web.chat_update(channel=message.target, ts=message.update_of, **pages[0])
                 return Delivered(message.update_of)
-            if self.capabilities.files:
-                await self.files.share(message.card, self.gateway, channel=message.target, thread_ts=message.reply_to)
+            await self.sharer.share(message.card, self.gateway, channel=message.target, thread_ts=message.reply_to)
             first: str | None = None
             for page in pages:
                 sent = await self.web.chat_postMessage(channel=message.target, thread_ts=message.reply_to, **page)

@@ -35,8 +35,10 @@ REFUSED = {"missing_scope", "not_in_channel", "file_uploads_disabled", "file_upl
 
 
 class Sharer:
-    def __init__(self, web: AsyncWebClient) -> None:
+    def __init__(self, web: AsyncWebClient, *, images: bool, files: bool) -> None:
         self.web = web
+        self.images = images
+        self.files = files
 
     async def share(self, card: Card, gateway: Gateway | None, *, channel: str, thread_ts: str | None) -> None:
         """Share each of the card's attachments into ``channel`` (in ``thread_ts``'s thread) unless it is there."""
@@ -44,7 +46,11 @@ class Sharer:
             return
         seen: set[int] = set()
         for item in card.elements:
-            if not isinstance(item, Attachment) or item.file_id in seen:
+            if (
+                not isinstance(item, Attachment)
+                or item.file_id in seen
+                or not (self.images if item.image else self.files)
+            ):
                 continue
             seen.add(item.file_id)
 
