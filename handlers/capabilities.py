@@ -81,7 +81,7 @@ class Capabilities:
     private: Private = Private.NONE
     mentions: bool = True  # its cards @-mention people for real
     # A file the bot made (an export) arrives in the chat as a file; an image (the review's chart) is shown in it.
-    # Where not, the card names the file (a signed download link once the hosted pages serve files).
+    # Where not, the card carries a button to a signed download link (``handlers.downloads``), or names the file.
     files: bool = False
     images: bool = False
     limits: Limits = Limits()

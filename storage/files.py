@@ -54,13 +54,15 @@ def store_file(
     return FileRef(row.id or 0, row.filename, mime, len(content))
 
 
-def file_for(session: Session, *, file_id: int, platform: str, now: datetime) -> tuple[StoredFile, Group] | None:
-    """A file that has not expired and belongs to a group on ``platform``, or None."""
+def file_for(session: Session, *, file_id: int, platform: str | None, now: datetime) -> tuple[StoredFile, Group] | None:
+    """A file that has not expired and belongs to a group on ``platform`` (``None``: any), or None."""
     query = (
         select(StoredFile, Group)
         .join(Group, col(Group.id) == StoredFile.group_id)
-        .where(StoredFile.id == file_id, Group.platform == platform, col(StoredFile.expires_at) > now)
+        .where(StoredFile.id == file_id, col(StoredFile.expires_at) > now)
     )
+    if platform is not None:
+        query = query.where(Group.platform == platform)
     row = session.exec(query).first()
     return (row[0], row[1]) if row else None
 
