@@ -45,10 +45,10 @@ def create_app(
     engine = engine or make_engine(settings.database_url)
     clock = clock or SystemClock()
     chosen = list(platforms) if platforms is not None else load_platforms(settings)
-    sender = OutboxSender(engine, {p.name: p for p in chosen}, clock)
     defaults = GroupDefaults(settings.timezone, settings.language, settings.holiday_country, settings.admin_ids)
     capabilities = {p.name: p.capabilities for p in chosen}
     links = links_for(settings, clock, chosen)
+    sender = OutboxSender(engine, {p.name: p for p in chosen}, clock, capabilities=capabilities, links=links)
     dispatcher = Dispatcher(engine=engine, clock=clock, router=root_router(), defaults=defaults,
                             on_enqueued=sender.wake.set, capabilities=capabilities, links=links)  # fmt: skip
     inbox = Inbox(engine, dispatcher, clock)

@@ -4,7 +4,9 @@
 an idempotency key; this is the sending half. ``OutboxSender`` claims due rows (``FOR UPDATE
 SKIP LOCKED`` on PostgreSQL, so several workers share the queue), hands them to
 the platform's deliverer, honours the platform's declared rate limits, and retries
-failures with exponential backoff and jitter until ``max_attempts``.
+failures with exponential backoff and jitter until ``max_attempts``. A file the
+platform cannot take (its capabilities) is handed over as a download link, when
+the hosted pages' links are configured.
 
 Delivery is at-least-once at the platform boundary: if a process dies after the
 platform accepted a message but before the row is marked sent, the row is sent
@@ -19,7 +21,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -27,7 +29,9 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from cards.model import Card
-from handlers.capabilities import RateLimit
+from handlers.capabilities import MINIMAL, Capabilities, RateLimit
+from handlers.downloads import with_download_links
+from handlers.webforms import WebLinks
 from storage.db import in_db
 from storage.models import OutboxMessage
 from storage.timekeeping import Clock
@@ -121,9 +125,13 @@ class OutboxSender:
         base_backoff: float = 2.0,
         max_backoff: float = 900.0,
         rng: random.Random | None = None,
+        capabilities: Mapping[str, Capabilities] | None = None,
+        links: WebLinks | None = None,
     ) -> None:
         self.engine = engine
         self.deliverers = dict(deliverers)
+        self.capabilities = dict(capabilities or {})
+        self.links = links  # a file a platform cannot take goes as a download link, when links are configured
         self.clock = clock
         self.max_attempts = max_attempts
         self.lease = lease
@@ -191,7 +199,7 @@ class OutboxSender:
                 continue
             attempts = row.attempts + 1
             try:
-                result = await deliverer.deliver(to_outgoing(row))
+                result = await deliverer.deliver(self._outgoing(row))
             except Exception as exc:
                 await in_db(self.engine, self._failed, row, attempts, exc, now)
                 held.add((row.platform, row.target))
@@ -202,6 +210,13 @@ class OutboxSender:
             )  # fmt: skip
             delivered.append(row.id)
         return delivered
+
+    def _outgoing(self, row: OutboxMessage) -> OutgoingMessage:
+        message = to_outgoing(row)
+        if self.links is None:
+            return message
+        capabilities = self.capabilities.get(row.platform, MINIMAL)
+        return replace(message, card=with_download_links(message.card, capabilities=capabilities, links=self.links))
 
     def _failed(self, row: OutboxMessage, attempts: int, exc: Exception, now: datetime) -> None:
         retry_after = exc.retry_after if isinstance(exc, DeliveryError) else None

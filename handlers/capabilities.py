@@ -4,8 +4,8 @@ The core never asks which platform an event came from. It asks what the
 platform can do: whether the answer to a button press can carry the updated
 card and a toast, or only open a dialog; whether a form fits in a card, opens
 as a dialog, or must open as a web page because cards hold no inputs; whether
-a notice can reach one person only (an ephemeral message); and how fast it may
-send.
+a notice can reach one person only (an ephemeral message); whether the files the
+bot makes (exports, charts) can be sent into the chat; and how fast it may send.
 ``Answering`` turns those declarations into one decision per event and per part
 of a handler's outcome.
 """
@@ -80,6 +80,10 @@ class Capabilities:
     message_update: bool = False  # a posted card can be replaced later (through the outbox)
     private: Private = Private.NONE
     mentions: bool = True  # its cards @-mention people for real
+    # A file the bot made (an export) arrives in the chat as a file; an image (the review's chart) is shown in it.
+    # Where not, the card carries a button to a signed download link (``handlers.downloads``), or names the file.
+    files: bool = False
+    images: bool = False
     limits: Limits = Limits()
     rate_limit: RateLimit = RateLimit(per_target=1, per_app=5)
     # Events whose answer shows nothing are acknowledged once stored in the inbox and handled after (the

@@ -50,6 +50,7 @@ class LinkKind(StrEnum):
     FORM = "form"
     BOARD = "board"
     PAGE = "page"  # the per-page token a form page posts back (CSRF), bound to its link
+    FILE = "file"  # a file the bot made, for a platform that cannot take it (``handlers.downloads``)
 
 
 class Refusal(StrEnum):

@@ -373,3 +373,22 @@ class StoredFile(SQLModel, table=True):
     content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = _utc()
     expires_at: datetime = _utc(index=True)
+
+
+class FileUpload(SQLModel, table=True):
+    """A stored file as a platform already holds it: the key it gave back, so nothing is uploaded twice.
+
+    ``scope`` is where the key is valid, in the platform's terms (a kind of upload
+    for keys the whole app may reuse, a channel for a file shared into it). A retry
+    of the message, or another message with the same file, finds the key here.
+    """
+
+    __tablename__ = "file_uploads"
+    __table_args__ = (UniqueConstraint("file_id", "platform", "scope"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    file_id: int = Field(foreign_key="stored_files.id")
+    platform: str = Field(max_length=16)
+    scope: str = Field(max_length=200)
+    key: str = Field(max_length=300)
+    created_at: datetime = _utc()

@@ -12,13 +12,14 @@ the inbox and by the dispatcher's ``processed_events``.
 
 Adapters never touch the database or the outbox: what they need from the core
 (the group's time zone for a date picker, the card behind a posted message, a
-form posted when a dialog cannot open) is asked here.
+form posted when a dialog cannot open, a stored file to upload and the key the
+platform gave back for it) is asked here.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -34,6 +35,7 @@ from handlers.context import mention_names
 from handlers.dispatcher import Dispatcher, DispatchResult
 from handlers.events import Event
 from storage.db import in_db, unit_of_work
+from storage.files import FileContent, file_content, remember_upload, upload_key
 from storage.models import Group
 from storage.outbox import enqueue, posted_card
 from storage.timekeeping import Clock
@@ -129,3 +131,34 @@ class Gateway:
 
         await in_db(self.engine, write)
         self.sender.wake.set()
+
+    async def upload_once(
+        self, *, platform: str, file_id: int, scope: str, upload: Callable[[FileContent], Awaitable[str | None]]
+    ) -> str | None:
+        """The platform's key for a stored file in ``scope``: the one kept from an earlier upload, or ``upload``'s.
+
+        ``None`` when the file has expired (or is not one of ``platform``'s groups'),
+        or when ``upload`` gives none (the platform refused it for good). A failing
+        ``upload`` raises, and the message it belongs to is retried by the outbox.
+        """
+
+        def read() -> tuple[str | None, FileContent | None]:
+            with Session(self.engine) as session:
+                kept = upload_key(session, file_id=file_id, platform=platform, scope=scope)
+                if kept is not None:
+                    return kept, None
+                return None, file_content(session, file_id=file_id, platform=platform, now=self.clock.now())
+
+        kept, content = await in_db(self.engine, read)
+        if kept is not None or content is None:
+            return kept
+        key = await upload(content)
+        if key is None:
+            return None
+
+        def write() -> str:
+            with unit_of_work(self.engine) as session:
+                return remember_upload(session, file_id=file_id, platform=platform, scope=scope, key=key,
+                                       now=self.clock.now())  # fmt: skip
+
+        return await in_db(self.engine, write)

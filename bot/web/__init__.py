@@ -1,4 +1,4 @@
-"""Web pages behind signed links: hosted forms (``/f/…``) and the group's board (``/board/…``).
+"""Web pages behind signed links: hosted forms (``/f/…``), the group's board (``/board/…``) and downloads (``/d/…``).
 
 On when a public address and a signing key are configured (``CLOSELOOP_PUBLIC_URL``,
 ``CLOSELOOP_SECRET_KEY``), and in the local sandbox, which defaults to this server
@@ -17,6 +17,7 @@ from aiohttp import web
 from bot.platforms.gateway import Gateway
 from bot.settings import ConfigError, Settings
 from bot.web.board import BoardPages
+from bot.web.files import FilePages
 from bot.web.forms import FormPages
 from bot.web.pages import SCRIPT, STYLE, mount_assets
 from handlers.capabilities import ALL_INPUTS, FormStyle
@@ -68,3 +69,4 @@ def mount(app: web.Application, gateway: Gateway, links: WebLinks | None, platfo
 
     FormPages(gateway, links, identify).mount(app)
     BoardPages(gateway, links, identify).mount(app)
+    FilePages(gateway, links).mount(app)

@@ -1,5 +1,6 @@
-"""A stored file in a card: an image or a download link in HTML, its name as plain text on Feishu and Slack
-(until their uploads arrive), never markup whatever the name holds."""
+"""A stored file in a card: an image or a download link in HTML; on Feishu an uploaded image is an ``img``, and
+anything else (a file sent after the card, one shared before it on Slack) shows its name as plain text — never
+markup, whatever the name holds."""
 
 from __future__ import annotations
 
@@ -42,3 +43,11 @@ def test_feishu_and_slack_show_the_file_name_as_plain_text() -> None:
     blocks = render_blocks(card())
     assert blocks[-1] == {"type": "context", "elements": [{"type": "plain_text", "text": f"📎 {NAME}"}]}
     assert plain_text(card()).splitlines()[-1].startswith("📎 R1-<b>")
+
+
+def test_feishu_shows_an_uploaded_image_in_the_card_with_its_name_as_plain_alt_text() -> None:
+    (element,) = feishu_render(card(image=True), images={7: "img_v3_0001"})["body"]["elements"]
+    assert element == {"tag": "img", "img_key": "img_v3_0001", "alt": {"tag": "plain_text", "content": NAME},
+                       "scale_type": "fit_horizontal", "preview": True}  # fmt: skip
+    (named,) = feishu_render(card(), images={8: "img_v3_0002"})["body"]["elements"]
+    assert named["tag"] == "div", "only the image that was uploaded becomes an img"

@@ -70,6 +70,15 @@ class SeenButton:
     message: Any = None  # the message it is on
 
 
+@dataclass(frozen=True)
+class Arrived:
+    """A file the bot made, as it arrived at the platform: its name, its bytes, and whether it is shown as an image."""
+
+    filename: str
+    content: bytes
+    image: bool
+
+
 @dataclass
 class Seen:
     """A message as it arrived at the platform."""
@@ -134,7 +143,11 @@ class Driver:
                     return button
         raise AssertionError(f"no {action} button was posted")
 
-    # each driver: command, press, open_form, submit, forged, stale, duplicate, render, round_trip
+    async def arrived(self) -> list[Arrived]:
+        """The files that reached the chat (exports, charts), in the order they came."""
+        raise NotImplementedError
+
+    # each driver: command, press, open_form, submit, forged, stale, duplicate, render, round_trip, arrived
 
 
 # ---------------------------------------------------------------- the sandbox
@@ -229,14 +242,8 @@ class SandboxDriver(Driver):
         return await self.press(who, SeenButton(submit["label"], submit["action"], submit), values)
 
     def everything(self) -> list[Seen]:
-        with Session(self.engine) as session:
-            rows = session.exec(
-                select(OutboxMessage)
-                .where(OutboxMessage.platform == self.name, OutboxMessage.status == OutboxStatus.SENT)
-                .order_by(col(OutboxMessage.id))
-            ).all()  # fmt: skip
         seen = []
-        for row in rows:
+        for row in self._sent_rows():
             card, names = Card.load(row.payload["card"]), row.payload.get("names") or {}
             data = row.payload["card"]
             buttons = [SeenButton(b["label"], b["action"], b, row) for e in data.get("elements", [])
@@ -246,6 +253,25 @@ class SandboxDriver(Driver):
                              mentions=set().union(*(mentions_in(t) for t in _markup_texts(card))),
                              buttons=buttons, form=form, visible_to=row.payload.get("visible_to")))  # fmt: skip
         return seen
+
+    async def arrived(self) -> list[Arrived]:
+        """Each attachment of a posted card, fetched as the page's browser fetches it."""
+        found = []
+        for row in self._sent_rows():
+            for element in row.payload["card"].get("elements", []):
+                if element["kind"] == "attachment":
+                    response = await self.client.get(f"/sandbox/files/{element['file_id']}")
+                    assert response.status == 200
+                    found.append(Arrived(element["filename"], await response.read(), element["image"]))
+        return found
+
+    def _sent_rows(self) -> list[OutboxMessage]:
+        with Session(self.engine) as session:
+            return list(session.exec(
+                select(OutboxMessage)
+                .where(OutboxMessage.platform == self.name, OutboxMessage.status == OutboxStatus.SENT)
+                .order_by(col(OutboxMessage.id))
+            ))  # fmt: skip
 
     async def forged(self) -> int:
         """A post from another site's page (its Origin), with a guessed token."""
@@ -419,6 +445,18 @@ class FeishuDriver(Driver):
                              buttons=buttons, form=forms[0] if forms else None, visible_to=sent.visible_to))  # fmt: skip
         return seen
 
+    async def arrived(self) -> list[Arrived]:
+        """Images shown in cards (``img``) and files sent as file messages, with what was uploaded for them."""
+        uploads = {upload.key: upload for upload in self.fake.uploads}
+        found = []
+        for sent in self.fake.messages:
+            if "file_key" in sent.card:
+                upload = uploads[sent.card["file_key"]]
+                found.append(Arrived(upload.file_name or "", upload.content, image=False))
+            for image in _find(sent.card, "img"):
+                found.append(Arrived(image["alt"]["content"], uploads[image["img_key"]].content, image=True))
+        return found
+
     async def forged(self) -> int:
         raw = self.peer.encrypted(self.peer.message("@_user_1 /record new 伪造", mentions=[("@_user_1", BOT, "x")]))
         status, _ = await self.peer.push(raw, headers=self.peer.signed(raw, key="not-our-key"))
@@ -582,6 +620,10 @@ class SlackDriver(Driver):
                              mentions=set(re.findall(r"<@(\w+)>", "\n".join(parsed))), buttons=buttons, form=form,
                              visible_to=posted.visible_to))  # fmt: skip
         return seen
+
+    async def arrived(self) -> list[Arrived]:
+        """The files shared into the channel; Slack shows an image file inline."""
+        return [Arrived(f.filename, f.content or b"", image=f.mimetype.startswith("image/")) for f in self.fake.shared]
 
     async def forged(self) -> int:
         body = slash_command("new 伪造", trigger_id=self.fake.new_trigger())

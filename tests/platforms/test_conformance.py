@@ -4,8 +4,9 @@ Every platform must: run the seed example end to end (new → form → sign-off 
 active → a reminder with real @-mentions → close with a verified result); keep
 what a person typed as text (no @all, @channel, @here, mention, link or
 formatting from it, anywhere); refuse forged and stale requests and handle a
-duplicate once, changing nothing; render every card within its limits; and
-read every form back as the values that were put in.
+duplicate once, changing nothing; render every card within its limits; read
+every form back as the values that were put in; and deliver the files the bot
+makes as it declares (``files``, ``images``), with their bytes intact.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from cards import forms, reminders, templates
 from cards.markup import Markup
 from cards.model import Card, Header, Markdown
 from cards.reminders import ItemLine
-from storage.models import InboundEvent, OutboxMessage, Person, ProcessedEvent, Record
-from storage.types import RecordStatus
+from storage.models import InboundEvent, OutboxMessage, Person, ProcessedEvent, Record, StoredFile
+from storage.types import FileKind, RecordStatus
 from tests.platforms.drivers import Driver
 from tests.platforms.seed import INJECTION, seed_record
 
@@ -161,3 +162,20 @@ def test_typed_text_in_a_form_reads_back_exactly(driver: Driver, field: str) -> 
     read = forms.parse_record_form(driver.submitted(filled), now=datetime.fromisoformat("2026-11-24T09:00+08:00"),
                                    zone=SHANGHAI, lang="zh-CN")  # fmt: skip
     assert read.fields[field] == "订单 " + INJECTION
+
+
+async def test_an_export_and_the_reviews_chart_arrive_as_the_platform_declares(driver: Driver) -> None:
+    form = await driver.open_form("zhang", "/record new 订单系统数据延迟问题专项沟通")
+    await driver.submit("zhang", form, seed_record(driver.ids))
+    await driver.command("zhang", "/record export R1 xlsx")
+    await driver.command("zhang", "/report")
+    with Session(driver.engine) as session:
+        made = {f.kind: f for f in session.exec(select(StoredFile))}
+    export, chart = made[FileKind.RECORD_EXPORT], made[FileKind.REVIEW_CHART]
+    arrived = {a.filename: a for a in await driver.arrived()}
+    capabilities = driver.capabilities  # a platform that takes neither: tests/bot/web/test_downloads.py
+    if capabilities.files:
+        assert arrived[export.filename].content == export.content and not arrived[export.filename].image
+    if capabilities.images:
+        assert arrived[chart.filename].content == chart.content and arrived[chart.filename].image
+    assert len(arrived) == capabilities.files + capabilities.images, "each file once"

@@ -6,7 +6,9 @@ What the core does with each is declared in ``CAPABILITIES``: a command message'
 answer shows nothing, so it is acknowledged once stored in the durable inbox and
 handled after; a card callback's answer carries the toast and the updated card
 (Feishu waits 3 seconds for it), so it is handled before. What the bot says goes
-to the outbox; a notice for one person is an ephemeral card ("仅对你可见").
+to the outbox; a notice for one person is an ephemeral card ("仅对你可见"). Files
+the bot made are uploaded first (``uploads.py``): an image shows in the card, any
+other file follows it as a ``file`` message.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from bot.platforms.feishu import cards
 from bot.platforms.feishu.api import CARD_REFUSED, FeishuClient, FeishuError
 from bot.platforms.feishu.inbound import open_request, to_event
 from bot.platforms.feishu.settings import FeishuSettings
+from bot.platforms.feishu.uploads import Uploader
 from bot.platforms.gateway import Gateway
 from handlers.capabilities import Capabilities, FormStyle, Limits, Private, RateLimit, Respond, Source
 from handlers.dispatcher import DispatchResult
@@ -37,6 +40,8 @@ CAPABILITIES = Capabilities(
     private=Private.EPHEMERAL,
     limits=Limits(message_bytes=cards.MAX_CARD_BYTES),
     rate_limit=RateLimit(per_target=5, per_app=50),  # IM v1: 5 QPS per chat, 50 per second per app
+    files=True,  # im/v1/files → a file message
+    images=True,  # im/v1/images → an img in the card
 )
 
 
@@ -95,6 +100,8 @@ class FeishuPlatform:
         )  # fmt: skip
         self.renderer = FeishuRenderer()
         self.inbound = FeishuInbound(self)
+        self.uploader = Uploader(self.client, images=self.capabilities.images, files=self.capabilities.files)
+        self.gateway: Gateway | None = None
         self._bot_open_id: str | None = None
 
     @property
@@ -103,6 +110,7 @@ class FeishuPlatform:
 
     def mount(self, app: web.Application, gateway: Gateway) -> None:
         self.client.clock = gateway.clock
+        self.gateway = gateway
 
         async def events(request: web.Request) -> web.Response:
             return await gateway.webhook(request, self.inbound, platform=self.name)
@@ -121,23 +129,36 @@ class FeishuPlatform:
     # ------------------------------------------------------------ the client side
 
     async def deliver(self, message: OutgoingMessage) -> Delivered:
-        pages = cards.render_pages(message.card)
+        """Upload the card's files first; then the card; then each file that is not an image in it, as a file.
+
+        A retry after a failure sends nothing twice: uploads are kept (``Gateway.upload_once``)
+        and Feishu drops a send whose ``uuid`` it has seen in the last hour.
+        """
+        new_message = not (message.visible_to or message.update_of)  # an update or a private notice carries no files
+        uploaded = await self.uploader.upload(message.card, self.gateway, with_files=new_message)
+        pages = cards.render_pages(message.card, images=uploaded.images)
         if message.visible_to:
             return Delivered(await self.client.send_ephemeral(message.target, message.visible_to, pages[0]))
         if message.update_of:
             await self.client.patch_card(message.update_of, pages[0])
             return Delivered(message.update_of)
         try:
-            return await self._send_pages(message, pages)
+            delivered = await self._send_pages(message, pages)
         except FeishuError as refused:
             if refused.code not in CARD_REFUSED:
                 raise
             # Feishu refused the card's content: a reminder matters more than its layout, so say it as text
             log.warning("feishu: card %s refused (%s); sending it as text", message.key, refused)
-        text, key = {"text": cards.text_message(message.card, message.names)}, f"{message.key}#text"
+            delivered = await self._send(message, "text", {"text": cards.text_message(message.card, message.names)},
+                                         key=f"{message.key}#text")  # fmt: skip
+        for file_id, file_key in uploaded.files:  # where the card went: in reply to the same message, or the chat
+            await self._send(message, "file", {"file_key": file_key}, key=f"{message.key}#file:{file_id}")
+        return delivered
+
+    async def _send(self, message: OutgoingMessage, msg_type: str, content: dict[str, Any], *, key: str) -> Delivered:
         if message.reply_to:
-            return Delivered(await self.client.reply(message.reply_to, "text", text, key=key))
-        return Delivered(await self.client.send(message.target, "text", text, key=key))
+            return Delivered(await self.client.reply(message.reply_to, msg_type, content, key=key))
+        return Delivered(await self.client.send(message.target, msg_type, content, key=key))
 
     async def _send_pages(self, message: OutgoingMessage, pages: list[dict[str, Any]]) -> Delivered:
         first: str | None = None

@@ -1,20 +1,26 @@
-"""The Feishu / Lark open API, as much as Closeloop uses: tenant token, bot info, send, reply, patch.
+"""The Feishu / Lark open API, as much as Closeloop uses: tenant token, bot info, send, reply, patch, uploads.
 
 Messages are cards (``interactive``) or, when Feishu refuses a card's content
-(code 230099), text (``text``, with mentions as ``<at user_id="ou_…">name</at>``).
+(code 230099), text (``text``, with mentions as ``<at user_id="ou_…">name</at>``);
+files the bot made are uploaded (``POST /open-apis/im/v1/images``: an ``image_key``
+for a card's ``img``; ``POST /open-apis/im/v1/files``: a ``file_key`` for a ``file``
+message), multipart as the open platform asks, through the same token, error
+handling and (longer) timeout.
 
 ``FEISHU_API_BASE`` picks Feishu (https://open.feishu.cn), Lark
 (https://open.larksuite.com) or a test server. Errors become ``DeliveryError``s
 the outbox understands: throttling (HTTP 429, codes 99991400 and 230020) is
 retried after ``x-ogw-ratelimit-reset``; an invalid tenant token is refreshed
-once; server errors and network failures are retried with backoff; any other
-code means the request itself is wrong and is not retried.
+once; server errors, network failures and code 232096 ("try again later") are
+retried with backoff; any other code means the request itself is wrong and is
+not retried.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,9 +30,12 @@ from bot.outbox import DeliveryError
 from storage.timekeeping import Clock
 
 RATE_LIMITED = {99991400, 230020}
+TRY_LATER = {232096}  # "Meta writing has stopped, please try again later" (uploads)
 CARD_REFUSED = {230099}  # "Failed to create card content" (sub-errors such as 11310 and 200800 in msg)
 INVALID_TOKEN = {99991661, 99991663, 99991664, 99991665, 99991668, 99991671}
 TOKEN_MARGIN = timedelta(minutes=5)  # refresh before Feishu's 2-hour token expires
+MAX_IMAGE_BYTES = 10 * 1024 * 1024  # POST /im/v1/images (code 234006 above it); a larger image goes as a file
+MAX_FILE_BYTES = 30 * 1024 * 1024  # POST /im/v1/files; neither takes an empty file (code 234010)
 
 
 def message_uuid(key: str) -> str:
@@ -35,12 +44,14 @@ def message_uuid(key: str) -> str:
 
 
 class FeishuClient:
-    def __init__(self, *, base: str, app_id: str, app_secret: str, clock: Clock, timeout: float = 10.0) -> None:
+    def __init__(self, *, base: str, app_id: str, app_secret: str, clock: Clock, timeout: float = 10.0,
+                 upload_timeout: float = 60.0) -> None:  # fmt: skip
         self.base = base.rstrip("/")
         self.app_id = app_id
         self.app_secret = app_secret
         self.clock = clock
         self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.upload_timeout = aiohttp.ClientTimeout(total=upload_timeout)  # up to 30 MB over a slow link
         self._session: aiohttp.ClientSession | None = None
         self._token: str | None = None
         self._token_until: datetime | None = None
@@ -68,22 +79,26 @@ class FeishuClient:
         return self._token
 
     async def call(self, method: str, path: str, *, params: dict[str, str] | None = None,
-                   json_body: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+                   json_body: dict[str, Any] | None = None,
+                   form: Callable[[], aiohttp.FormData] | None = None) -> dict[str, Any]:  # fmt: skip
+        """An API call with the tenant token (refreshed once if Feishu rejects it); ``form`` builds a multipart body."""
         token = await self.token()
         try:
-            return await self._request(method, path, params=params, json_body=json_body, token=token)
+            return await self._request(method, path, params=params, json_body=json_body, form=form, token=token)
         except _InvalidToken:
-            return await self._request(method, path, params=params, json_body=json_body,
+            return await self._request(method, path, params=params, json_body=json_body, form=form,
                                        token=await self.token(refresh=True))  # fmt: skip
 
     async def _request(self, method: str, path: str, *, token: str | None, params: dict[str, str] | None = None,
-                       json_body: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
-        headers = {"Content-Type": "application/json; charset=utf-8"}
+                       json_body: dict[str, Any] | None = None,
+                       form: Callable[[], aiohttp.FormData] | None = None) -> dict[str, Any]:  # fmt: skip
+        headers = {} if form is not None else {"Content-Type": "application/json; charset=utf-8"}  # multipart: its own
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        data, timeout = (form(), self.upload_timeout) if form is not None else (None, self.timeout)
         try:
-            async with self.session.request(method, self.base + path, params=params, json=json_body, timeout=self.timeout,
-                                            headers=headers) as response:  # fmt: skip
+            async with self.session.request(method, self.base + path, params=params, json=json_body, data=data,
+                                            timeout=timeout, headers=headers) as response:  # fmt: skip
                 try:
                     body = await response.json(content_type=None)
                 except (json.JSONDecodeError, aiohttp.ContentTypeError):
@@ -96,8 +111,8 @@ class FeishuClient:
             raise DeliveryError(f"feishu throttled ({status}, code {code})", retry_after=_seconds(reset))
         if code in INVALID_TOKEN or (status == 401 and token):
             raise _InvalidToken(f"feishu token rejected (code {code})")
-        if status >= 500:
-            raise DeliveryError(f"feishu {method} {path}: HTTP {status}")
+        if status >= 500 or code in TRY_LATER:
+            raise DeliveryError(f"feishu {method} {path}: HTTP {status} code {code}")
         if code != 0 or status >= 400:
             raise FeishuError(f"feishu {method} {path}: HTTP {status} code {code} {body.get('msg', '')}", code=code)
         return body
@@ -107,7 +122,7 @@ class FeishuClient:
         return str(body["bot"]["open_id"])
 
     async def send(self, chat_id: str, msg_type: str, content: dict[str, Any], *, key: str) -> str:
-        """``msg_type`` "interactive" (content: the card) or "text" (content: ``{"text": …}``)."""
+        """``msg_type`` "interactive" (content: the card), "text" (``{"text": …}``) or "file" (``{"file_key": …}``)."""
         body = await self.call("POST", "/open-apis/im/v1/messages", params={"receive_id_type": "chat_id"}, json_body={
             "receive_id": chat_id, "msg_type": msg_type, "content": json.dumps(content, ensure_ascii=False),
             "uuid": message_uuid(key)})  # fmt: skip
@@ -133,6 +148,31 @@ class FeishuClient:
     async def patch_card(self, message_id: str, card: dict[str, Any]) -> None:
         await self.call("PATCH", f"/open-apis/im/v1/messages/{message_id}",
                         json_body={"content": json.dumps(card, ensure_ascii=False)})  # fmt: skip
+
+    async def upload_image(self, content: bytes, *, filename: str, mime: str) -> str:
+        """An image for messages (``image_type=message``, at most 10 MB): its ``image_key``."""
+
+        def form() -> aiohttp.FormData:
+            data = aiohttp.FormData()
+            data.add_field("image_type", "message")
+            data.add_field("image", content, filename=filename, content_type=mime)
+            return data
+
+        body = await self.call("POST", "/open-apis/im/v1/images", form=form)
+        return str(body["data"]["image_key"])
+
+    async def upload_file(self, content: bytes, *, filename: str, file_type: str, mime: str) -> str:
+        """A file for a ``file`` message (at most 30 MB; ``file_type``: pdf, doc, xls, ppt, mp4, opus or stream)."""
+
+        def form() -> aiohttp.FormData:
+            data = aiohttp.FormData()
+            data.add_field("file_type", file_type)
+            data.add_field("file_name", filename)
+            data.add_field("file", content, filename=filename, content_type=mime)
+            return data
+
+        body = await self.call("POST", "/open-apis/im/v1/files", form=form)
+        return str(body["data"]["file_key"])
 
 
 class FeishuError(DeliveryError):

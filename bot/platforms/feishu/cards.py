@@ -18,6 +18,9 @@
   fewer when the card would not fit (a form cannot be split over cards).
 - A card whose JSON would pass ``MAX_CARD_BYTES`` is split into several cards
   (long text is paged), never rejected.
+- An attachment that is an uploaded image (``images``: file id → ``image_key``) is
+  an ``img`` element; any other attachment shows its name (the adapter sends the
+  file itself as a ``file`` message after the card).
 """
 
 from __future__ import annotations
@@ -247,7 +250,14 @@ def form(item: Form, spare: int = EMPTY_ROWS) -> dict[str, Any]:
     return {"tag": "form", "name": field_name(item.form_id), "elements": elements}
 
 
-def element(item: Any, spare: int = EMPTY_ROWS) -> list[dict[str, Any]]:
+def attachment(item: Attachment, images: Mapping[int, str]) -> dict[str, Any]:
+    if item.file_id in images:  # the whole chart, not cropped; a click opens it large
+        return {"tag": "img", "img_key": images[item.file_id], "alt": text(item.filename), "scale_type": "fit_horizontal",
+                "preview": True}  # fmt: skip
+    return {"tag": "div", "text": text(f"📎 {item.filename}")}
+
+
+def element(item: Any, spare: int = EMPTY_ROWS, images: Mapping[int, str] | None = None) -> list[dict[str, Any]]:
     if isinstance(item, Markdown):
         return [{"tag": "markdown", "content": lark_md(item.text)}]
     if isinstance(item, Note):
@@ -265,28 +275,28 @@ def element(item: Any, spare: int = EMPTY_ROWS) -> list[dict[str, Any]]:
             {"tag": "column", "width": "auto", "elements": [button(b)]} for b in item.buttons]}]  # fmt: skip
     if isinstance(item, Form):
         return [form(item, spare)]
-    if isinstance(item, Attachment):  # the file's name for now; uploads come with the platform contract
-        return [{"tag": "div", "text": text(f"📎 {item.filename}")}]
+    if isinstance(item, Attachment):
+        return [attachment(item, images or {})]
     raise TypeError(f"no Feishu element for {type(item).__name__}")
 
 
-def render(card: Card) -> dict[str, Any]:
+def render(card: Card, *, images: Mapping[int, str] | None = None) -> dict[str, Any]:
     """The card JSON; a form gets as many blank rows (up to ``EMPTY_ROWS``) as fit in one card."""
     for spare in range(EMPTY_ROWS, 0, -1):
-        rendered = _render(card, spare)
+        rendered = _render(card, spare, images)
         if size(rendered) <= MAX_CARD_BYTES or not any(isinstance(e, Form) for e in card.elements):
             return rendered
-    return _render(card, 0)
+    return _render(card, 0, images)
 
 
-def _render(card: Card, spare: int) -> dict[str, Any]:
+def _render(card: Card, spare: int, images: Mapping[int, str] | None = None) -> dict[str, Any]:
     rendered: dict[str, Any] = {"schema": "2.0", "config": {"update_multi": True, "width_mode": "fill"}}
     if card.header:
         header: dict[str, Any] = {"title": text(card.header.title), "template": TEMPLATE[card.header.tone]}
         if card.header.subtitle:
             header["subtitle"] = text(card.header.subtitle)
         rendered["header"] = header
-    rendered["body"] = {"elements": [part for item in card.elements for part in element(item, spare)]}
+    rendered["body"] = {"elements": [part for item in card.elements for part in element(item, spare, images)]}
     return rendered
 
 
@@ -294,9 +304,9 @@ def size(rendered: dict[str, Any]) -> int:
     return len(json.dumps(rendered, ensure_ascii=False).encode())
 
 
-def render_pages(card: Card) -> list[dict[str, Any]]:
+def render_pages(card: Card, *, images: Mapping[int, str] | None = None) -> list[dict[str, Any]]:
     """One or more card JSONs, each under the size limit: long text is paged, elements spread over cards."""
-    whole = render(card)
+    whole = render(card, images=images)
     if size(whole) <= MAX_CARD_BYTES:
         return [whole]
     pieces: list[dict[str, Any]] = []

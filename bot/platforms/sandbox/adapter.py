@@ -66,6 +66,8 @@ CAPABILITIES = Capabilities(  # like a chat app: a typed command is answered wit
     respond={Source.BUTTON: Respond.TOAST | Respond.UPDATE},
     message_update=False,
     private=Private.EPHEMERAL,  # shown only to that persona
+    files=True,  # served at /sandbox/files/<id>, linked from the card
+    images=True,  # shown inline
     rate_limit=RateLimit(per_target=50, per_app=500),
     inbox=False,  # the API answers with what the bot said, so it handles every event at once
 )

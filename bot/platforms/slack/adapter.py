@@ -22,6 +22,8 @@ does what Slack asks of each kind of request:
 - A modal submission with field errors is answered with
   ``response_action: "errors"``; accepted, the modal closes and the core's
   result replaces the message the modal came from, or is posted to the channel.
+- Files the bot made (an export, the review's chart) are shared into the channel
+  as Slack files just before the card that names them (``files.py``).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.signature import Clock as SlackClock
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
@@ -47,6 +49,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.outbox import Delivered, DeliveryError, OutgoingMessage
 from bot.platforms.gateway import Gateway, InboxUnavailable
 from bot.platforms.slack import blocks
+from bot.platforms.slack.files import Sharer
 from bot.platforms.slack.inbound import (
     Malformed,
     Metadata,
@@ -81,6 +84,8 @@ CAPABILITIES = Capabilities(
     # chat.postMessage: about one message per second per channel (short bursts allowed), and "several
     # hundred per minute" per workspace — 5 a second keeps well inside it
     rate_limit=RateLimit(per_target=1, per_app=5),
+    files=True,  # shared into the channel (files.getUploadURLExternal → upload → files.completeUploadExternal)
+    images=True,  # the same way: a Block Kit image needs a public URL, a shared image file is shown inline
 )
 
 
@@ -114,6 +119,9 @@ class SlackPlatform:
         self.clock = clock or SystemClock()
         self.renderer = SlackRenderer()
         self.web = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_base, timeout=10)
+        # uploads carry up to 20 MB: the same API, a longer timeout
+        uploads = AsyncWebClient(token=settings.slack_bot_token, base_url=settings.slack_api_base, timeout=60)
+        self.sharer = Sharer(uploads, images=self.capabilities.images, files=self.capabilities.files)
         self.verifier = SignatureVerifier(settings.slack_signing_secret or "-", clock=_EpochClock(self.clock))
         self.bolt = AsyncApp(
             client=self.web, signing_secret=settings.slack_signing_secret,  # the client carries the bot token
@@ -304,6 +312,7 @@ class SlackPlatform:
             if message.update_of:
                 await self.web.chat_update(channel=message.target, ts=message.update_of, **pages[0])
                 return Delivered(message.update_of)
+            await self.sharer.share(message.card, self.gateway, channel=message.target, thread_ts=message.reply_to)
             first: str | None = None
             for page in pages:
                 sent = await self.web.chat_postMessage(channel=message.target, thread_ts=message.reply_to, **page)
@@ -314,7 +323,7 @@ class SlackPlatform:
             if status == 429 or error == "ratelimited":
                 raise DeliveryError("slack throttled", retry_after=_retry_after(exc.response.headers)) from exc
             raise DeliveryError(f"slack: {error} (HTTP {status})", permanent=error in PERMANENT) from exc
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError, SlackRequestError) as exc:  # the last: an upload URL's failure
             raise DeliveryError(f"slack: {type(exc).__name__}: {exc}") from exc
 
     async def close(self) -> None:

@@ -177,7 +177,7 @@ def _element(item: Any, counter: Iterator[int]) -> list[dict[str, Any]]:
             *parts,
             {"type": "actions", "elements": [{**_button(open_form, next(counter)), "action_id": OPEN_FORM}]},
         ]
-    if isinstance(item, Attachment):  # the file's name for now; uploads come with the platform contract
+    if isinstance(item, Attachment):  # its name: the file itself is shared into the channel (``files.py``)
         return [
             {"type": "context", "elements": [{"type": "plain_text", "text": _cut(f"📎 {item.filename}", SECTION_TEXT)}]}
         ]

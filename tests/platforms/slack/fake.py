@@ -7,7 +7,12 @@ JSON or form bodies, ``Authorization: Bearer xoxb-…``) the way Slack does: ``o
 24-character modal title, 3000 characters of ``private_metadata``), trigger ids
 that work once and only for 3 seconds (by the injected clock), and about one
 message a second per channel (a burst of 2, then HTTP 429 with ``Retry-After``).
-It can fail a method or stall on demand.
+Files arrive as Slack's upload flow has them: ``files.getUploadURLExternal``
+(form arguments only, a filename and a positive length) → the bytes POSTed to the
+returned ``upload_url`` (raw or multipart, exactly ``length`` of them) →
+``files.completeUploadExternal`` (the ids of uploaded files, a channel), which
+shares them; the fake keeps what was shared with its bytes. It can fail a method
+(or ``"upload"``, the upload URL) or stall on demand.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import mimetypes
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -52,6 +58,25 @@ class Posted:
 
 
 @dataclass
+class Shared:
+    """A file shared into a channel: what ``files.getUploadURLExternal`` announced and the bytes that arrived."""
+
+    id: str
+    filename: str
+    length: int
+    alt_txt: str | None = None
+    content: bytes | None = None  # None until the bytes are POSTed to the upload URL
+    title: str | None = None
+    channel: str | None = None  # None until files.completeUploadExternal shares it
+    thread_ts: str | None = None
+
+    @property
+    def mimetype(self) -> str:
+        """As Slack tells the type: from the file's name."""
+        return mimetypes.guess_type(self.filename)[0] or "application/octet-stream"
+
+
+@dataclass
 class FakeSlack:
     clock: ManualClock
     posted: list[Posted] = field(default_factory=list)
@@ -60,6 +85,8 @@ class FakeSlack:
     ephemeral_posts: list[Posted] = field(default_factory=list)  # the same, whole
     opened: list[dict[str, Any]] = field(default_factory=list)  # views opened
     calls: list[str] = field(default_factory=list)
+    uploads: dict[str, Shared] = field(default_factory=dict)  # by file id, in the order announced
+    shared: list[Shared] = field(default_factory=list)  # into a channel, in the order shared
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     triggers: dict[str, datetime] = field(default_factory=dict)
     faults: dict[str, list[tuple[int, str, dict[str, str]]]] = field(default_factory=dict)
@@ -96,6 +123,7 @@ class FakeSlack:
         app.router.add_get("/link", self.socket_mode)
         app.router.add_post("/api/{method}", self.dispatch)
         app.router.add_get("/api/{method}", self.dispatch)
+        app.router.add_post("/upload/v1/{file_id}", self.upload)
         return app
 
     # ---- the Web API
@@ -245,14 +273,71 @@ class FakeSlack:
         self.opened.append(opened)
         return _ok(view=opened)
 
+    # ---- files
+
+    async def m_files_getUploadURLExternal(self, args: dict[str, Any]) -> web.Response:
+        if args.get("__json__"):
+            return _error("invalid_arguments")  # this method takes form arguments only
+        length = str(args.get("length") or "")
+        if not args.get("filename"):
+            return _error("invalid_arguments")
+        if not length.isdigit() or int(length) == 0:
+            return _error("missing_argument")
+        assert self.server is not None
+        file_id = f"F{next(self._ts):08d}"
+        self.uploads[file_id] = Shared(file_id, str(args["filename"]), int(length), args.get("alt_txt"))
+        upload_url = f"http://127.0.0.1:{self.server.port}/upload/v1/{file_id}"
+        return _ok(upload_url=upload_url, file_id=file_id)
+
+    async def upload(self, request: web.Request) -> web.Response:
+        """Slack's upload URL: no token (the URL is the permission), the announced number of bytes, raw or multipart."""
+        self.calls.append("upload")
+        if self.faults.get("upload"):
+            status, error, headers = self.faults["upload"].pop(0)
+            return web.Response(status=status, text=error, headers=headers)
+        pending = self.uploads.get(request.match_info["file_id"])
+        if pending is None or pending.content is not None:
+            return web.Response(status=404, text="not found")
+        if request.content_type == "multipart/form-data":
+            form = await request.post()
+            part = next((v for v in form.values() if hasattr(v, "file")), None)
+            body = part.file.read() if part is not None else b""
+        else:
+            body = await request.read()
+        if len(body) != pending.length:
+            return web.Response(status=400, text="length mismatch")
+        pending.content = body
+        return web.Response(text=f"OK - {len(body)}", content_type="text/plain")
+
+    async def m_files_completeUploadExternal(self, args: dict[str, Any]) -> web.Response:
+        try:
+            files = json.loads(args.get("files") or "")
+            ids = [str(f["id"]) for f in files]
+        except (ValueError, TypeError, KeyError):
+            return _error("invalid_arguments")
+        if not ids or any(self.uploads.get(i) is None or self.uploads[i].content is None for i in ids):
+            return _error("file_not_found")  # announced but never uploaded (or never announced)
+        channel = str(args.get("channel_id") or "") or None
+        done = []
+        for entry in files:
+            shared = self.uploads[str(entry["id"])]
+            shared.title, shared.channel, shared.thread_ts = entry.get("title"), channel, args.get("thread_ts")
+            if channel:
+                self.shared.append(shared)
+            done.append({"id": shared.id, "name": shared.filename, "title": shared.title or shared.filename,
+                         "mimetype": shared.mimetype, "size": len(shared.content or b""), "channels": [channel] if channel else [],
+                         "permalink": f"https://acme.slack.com/files/{BOT_USER}/{shared.id}/x"})  # fmt: skip
+        return _ok(files=done)
+
 
 async def _arguments(request: web.Request) -> dict[str, Any]:
+    """A method's arguments: a JSON body, or a form body and the query string (Slack reads both)."""
     if request.content_type == "application/json":
         body = await request.json()
-        return dict(body) if isinstance(body, dict) else {}
+        return {**body, "__json__": True} if isinstance(body, dict) else {}
     if request.method == "GET":
         return dict(request.query)
-    return dict(await request.post())
+    return {**request.query, **(await request.post())}
 
 
 def _ok(**fields: Any) -> web.Response:
