@@ -56,15 +56,15 @@ class Scenario:
 
 
 def build(engine: sa.Engine, *, tz: str = "Asia/Shanghai", created: datetime, dues: list[tuple[str, datetime]],
-          chat: str = "g1", activate: bool = True) -> Scenario:  # fmt: skip
+          chat: str = "g1", activate: bool = True, platform: str = "sandbox") -> Scenario:  # fmt: skip
     """张伟 (运营部, recorder) keeps a record; 李娜 of 技术部 (lead 陈强, director 刘洋) owns the items; 王总 is cc."""
     scenario = Scenario(engine, ZoneInfo(tz), chat=chat)
     with unit_of_work(engine) as session:
         group = ensure_group(
-            session=session, platform="sandbox", chat_id=chat, workspace="acme", now=created, timezone=tz
+            session=session, platform=platform, chat_id=chat, workspace="acme", now=created, timezone=tz
         )
         for key, name in [("zhang", "张伟"), ("li", "李娜"), ("chen", "陈强"), ("liu", "刘洋"), ("wang", "王总")]:
-            scenario.people[key] = ensure_person(session=session, platform="sandbox", user_id=key, display_name=name).id
+            scenario.people[key] = ensure_person(session=session, platform=platform, user_id=key, display_name=name).id
         tech = set_department(session=session, workspace="acme", name="技术部", lead_id=scenario.people["chen"],
                               director_id=scenario.people["liu"])  # fmt: skip
         session.get(Person, scenario.people["li"]).department_id = tech.id

@@ -11,7 +11,7 @@ from bot.platforms.sandbox.settings import SandboxSettings, sandbox_enabled
 def _create(own: SandboxSettings, core: Any) -> Platform:
     from bot.platforms.sandbox.adapter import SandboxPlatform
 
-    return SandboxPlatform(core)
+    return SandboxPlatform(core, allow_remote=own.closeloop_sandbox_allow_remote)
 
 
 PACKAGE = PlatformPackage(

@@ -17,6 +17,7 @@ import re
 import secrets
 import uuid
 from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -27,11 +28,13 @@ import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from sqlmodel import Session, col, select
+from yarl import URL
 
 from bot.outbox import Delivered, OutgoingMessage
 from bot.platforms.gateway import Gateway
 from bot.platforms.sandbox import page
 from bot.platforms.sandbox.personas import BY_ID, PERSONAS, WORKSPACE, seed
+from bot.platforms.sandbox.settings import LOOPBACK_HOSTS
 from bot.settings import Settings
 from cards.html import render_card_html
 from cards.model import Card, CardPayload, collect_form_values
@@ -46,6 +49,7 @@ from storage.timekeeping import zone
 from storage.types import OutboxStatus
 
 NAME = "sandbox"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 dumps = partial(json.dumps, ensure_ascii=False)  # Chinese stays readable in the API's answers
 MENTION = re.compile(r"@(\w+)")
 BOT_MENTION = re.compile(r"^\s*@(bot|closeloop|机器人)\b\s*", re.I)  # the bot's own mention, as platforms strip it
@@ -101,8 +105,9 @@ class SandboxPlatform:
     name = NAME
     capabilities = CAPABILITIES
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, allow_remote: bool = False) -> None:
         self.settings = settings
+        self.allow_remote = allow_remote
         self.renderer = SandboxRenderer()
         self.gateway: Gateway | None = None
         self.said: deque[Said] = deque(maxlen=500)  # what people typed, for the page; the bot's side is the outbox
@@ -119,15 +124,28 @@ class SandboxPlatform:
         self.gateway = gateway
         with unit_of_work(gateway.engine) as session:
             seed(session)
-        app.router.add_get("/", self.page)
-        app.router.add_post("/sandbox/say", self.page_say)
-        app.router.add_post("/sandbox/act", self.page_act)
-        app.router.add_post("/sandbox/clock", self.page_clock)
-        app.router.add_post("/sandbox/api/messages", self.api_message)
-        app.router.add_post("/sandbox/api/actions", self.api_action)
-        app.router.add_get("/sandbox/api/groups/{group}/messages", self.api_history)
-        app.router.add_post("/sandbox/api/clock", self.api_clock)
-        app.router.add_get("/sandbox/files/{file_id}", self.file)
+        local = self._local
+        app.router.add_get("/", local(self.page))
+        app.router.add_post("/sandbox/say", local(self.page_say))
+        app.router.add_post("/sandbox/act", local(self.page_act))
+        app.router.add_post("/sandbox/clock", local(self.page_clock))
+        app.router.add_post("/sandbox/api/messages", local(self.api_message))
+        app.router.add_post("/sandbox/api/actions", local(self.api_action))
+        app.router.add_get("/sandbox/api/groups/{group}/messages", local(self.api_history))
+        app.router.add_post("/sandbox/api/clock", local(self.api_clock))
+        app.router.add_get("/sandbox/files/{file_id}", local(self.file))
+
+    def _local(self, handler: Handler) -> Handler:
+        """Answer only requests addressed to this machine by name: another Host is a page of another site
+        reaching the sandbox through DNS rebinding (unless the sandbox is forced onto the network)."""
+
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            host = URL(f"http://{request.host}").host if request.host else None
+            if not self.allow_remote and host not in LOOPBACK_HOSTS:
+                raise web.HTTPMisdirectedRequest(text="the sandbox answers on 127.0.0.1 / localhost only")
+            return await handler(request)
+
+        return guarded
 
     async def deliver(self, message: OutgoingMessage) -> Delivered:
         return Delivered(platform_message_id=f"sandbox-{message.id}")
