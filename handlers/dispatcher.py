@@ -16,6 +16,7 @@ with an apology, never a traceback.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -243,12 +244,19 @@ class Dispatcher:
 
 def _first_delivery(session: Session, event: Event, now: Any) -> bool:
     """Record the event id; False when the platform delivered it before."""
-    dialect = session.get_bind().dialect.name
+    statement = _record_delivery(session.get_bind().dialect.name)
+    params = {"platform": event.chat.platform, "event_id": event.event_id[:200], "received_at": now}
+    return session.execute(statement, params).first() is not None
+
+
+@functools.cache
+def _record_delivery(dialect: str) -> Any:
+    """Built once per backend: statement construction costs more than running it, on every event."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
+    return (
         insert(ProcessedEvent)
-        .values(platform=event.chat.platform, event_id=event.event_id[:200], received_at=now)
+        .values(platform=sa.bindparam("platform"), event_id=sa.bindparam("event_id"),
+                received_at=sa.bindparam("received_at", type_=ProcessedEvent.__table__.c.received_at.type))
         .on_conflict_do_nothing(index_elements=["platform", "event_id"])
         .returning(ProcessedEvent.id)
-    )
-    return session.execute(statement).first() is not None
+    )  # fmt: skip

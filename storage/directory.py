@@ -6,18 +6,23 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from storage.models import CalendarOverride, Department, Group, Person
 from storage.timekeeping import CalendarOverrides, WorkdayCalendar
 
+# Built once: every event looks its group and its sender up, and building a statement costs more than running it.
+GROUP_BY_CHAT = select(Group).where(Group.platform == bindparam("platform"), Group.chat_id == bindparam("chat_id"))
+PERSON_BY_ID = select(Person).where(Person.platform == bindparam("platform"), Person.user_id == bindparam("user_id"))
+
 
 def ensure_group(
     *, session: Session, platform: str, chat_id: str, workspace: str, now: datetime, **defaults: Any
 ) -> Group:
     """The group for a chat, created with ``defaults`` (name, timezone, …) on first contact."""
-    group = session.exec(select(Group).where(Group.platform == platform, Group.chat_id == chat_id)).first()
+    group = session.exec(GROUP_BY_CHAT, params={"platform": platform, "chat_id": chat_id}).first()
     if group is not None:
         if defaults.get("name") and group.name != defaults["name"]:
             group.name = defaults["name"]
@@ -31,7 +36,7 @@ def ensure_group(
 
 
 def ensure_person(*, session: Session, platform: str, user_id: str, display_name: str | None = None) -> Person:
-    person = session.exec(select(Person).where(Person.platform == platform, Person.user_id == user_id)).first()
+    person = session.exec(PERSON_BY_ID, params={"platform": platform, "user_id": user_id}).first()
     if person is not None:
         if display_name and person.display_name != display_name:
             person.display_name = display_name[:100]

@@ -11,6 +11,7 @@ card is taken as anything with pydantic's ``model_dump`` or as JSON already.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -72,13 +73,7 @@ def enqueue_many(session: Session, messages: list[QueuedCard], *, now: datetime,
     """Queue many cards in a few statements (the scheduler's bursts); returns the keys that were new."""
     inserted: set[str] = set()
     messages = sorted(messages, key=lambda m: m.key)  # one lock order for every replica: no deadlocks between them
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(OutboxMessage)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(OutboxMessage.idempotency_key)  # rowcount is not reliable through every driver; this is
-    )
+    statement = _insert_statement(session.get_bind().dialect.name)
     connection = session.connection()
     for start in range(0, len(messages), chunk):
         values = [
@@ -92,6 +87,17 @@ def enqueue_many(session: Session, messages: list[QueuedCard], *, now: datetime,
         ]  # fmt: skip
         inserted.update(connection.execute(statement, values).scalars())
     return inserted
+
+
+@functools.cache
+def _insert_statement(dialect: str) -> Any:
+    """Built once per backend (each handled event queues at least one message)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(OutboxMessage)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(OutboxMessage.idempotency_key)  # rowcount is not reliable through every driver; this is
+    )
 
 
 def posted_card(session: Session, *, platform: str, target: str, platform_message_id: str) -> dict[str, Any] | None:

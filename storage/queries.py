@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, or_, select
 
@@ -155,25 +157,30 @@ def list_records(
     session: Session, *, group_id: int, which: RecordFilter, person_id: int, limit: int = 50
 ) -> list[Record]:
     """Newest first. ``mine``: records I keep, take part in, or own an open item of."""
-    query = select(Record).where(Record.group_id == group_id)
+    params = {"group_id": group_id, "person_id": person_id, "limit": limit}
+    return list(session.exec(_list_query(which), params=params))
+
+
+@functools.cache
+def _list_query(which: RecordFilter) -> Any:
+    """Built once per filter (``/record list`` is the most frequent command; building costs more than running)."""
+    query = select(Record).where(Record.group_id == bindparam("group_id"))
     if which is RecordFilter.OPEN:
-        query = query.where(
-            col(Record.status).in_([*OPEN_RECORD_STATUSES, RecordStatus.CONFIRMING, RecordStatus.DRAFT])
-        )
+        open_statuses = [*OPEN_RECORD_STATUSES, RecordStatus.CONFIRMING, RecordStatus.DRAFT]
+        query = query.where(col(Record.status).in_([s.value for s in open_statuses]))
     elif which is RecordFilter.DELAYED:
         query = query.where(Record.status == RecordStatus.DELAYED)
     elif which is RecordFilter.CLOSED:
         query = query.where(Record.status == RecordStatus.CLOSED)
     else:
-        takes_part = select(Participant.record_id).where(Participant.person_id == person_id)
-        owns = select(ActionItem.record_id).where(
-            ActionItem.owner_id == person_id, ActionItem.status == ItemStatus.OPEN
-        )
+        person = bindparam("person_id")
+        takes_part = select(Participant.record_id).where(Participant.person_id == person)
+        owns = select(ActionItem.record_id).where(ActionItem.owner_id == person, ActionItem.status == ItemStatus.OPEN)
         query = query.where(
-            or_(Record.recorder_id == person_id, col(Record.id).in_(takes_part), col(Record.id).in_(owns)),
+            or_(Record.recorder_id == person, col(Record.id).in_(takes_part), col(Record.id).in_(owns)),
             Record.status != RecordStatus.CLOSED,
         )
-    return list(session.exec(query.order_by(col(Record.id).desc()).limit(limit)))
+    return query.order_by(col(Record.id).desc()).limit(bindparam("limit"))
 
 
 @dataclass
