@@ -169,6 +169,8 @@ def _form_notes(form: Form) -> list[str]:
 
 
 def _field(item: Any) -> dict[str, Any] | None:
+    if not isinstance(item, TextInput | NumberInput | DateInput | Select | MultiSelect):
+        return None  # a person picker or repeated rows: the core sends such a form to the web page
     field: dict[str, Any] = {"name": item.name, "label": item.label, "required": item.required}
     if item.placeholder:
         field["placeholder"] = item.placeholder
@@ -181,7 +183,7 @@ def _field(item: Any) -> dict[str, Any] | None:
         field["type"] = "DATETIME" if item.with_time else "DATE"
         if item.value and re.fullmatch(r"\d{4}-\d{2}-\d{2}( \d{2}:\d{2})?", item.value):
             field["defaultValue"] = item.value
-    elif isinstance(item, Select | MultiSelect):
+    else:
         options = [{"value": o.value, "text": o.label} for o in item.options]
         field.update(type="SELECT" if isinstance(item, Select) else "MULTI_SELECT", options=options)
         chosen = [item.value] if isinstance(item, Select) and item.value else list(getattr(item, "values", []))
@@ -190,8 +192,6 @@ def _field(item: Any) -> dict[str, Any] | None:
             field["defaultValue"] = {"index": indexes[0], "value": item.options[indexes[0]].value}
         elif indexes:
             field["defaultValue"] = {"index": indexes, "value": [item.options[i].value for i in indexes]}
-    else:  # a person picker or repeated rows: the core sends such a form to the web page
-        return None
     return field
 
 
