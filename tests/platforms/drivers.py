@@ -719,13 +719,14 @@ class DingTalkDriver(Driver):
         self.fake, self.fake_server = fake, server
 
     @classmethod
-    async def start(cls, engine: sa.Engine, clock: ManualClock) -> DingTalkDriver:
+    async def start(cls, engine: sa.Engine, clock: ManualClock, **stream_options: Any) -> DingTalkDriver:
         fake = FakeDingTalk(clock)
         server = TestServer(fake.app(), host="127.0.0.1")
         await server.start_server()
         fake.server = server
         bases = {f"DINGTALK_{name}_BASE": fake.base for name in ("API", "STREAM", "OAPI")}
-        platform = DingTalkPlatform(DingTalkSettings(_env_file=None, **dingtalk.SETTINGS, **bases), clock=clock)
+        settings = DingTalkSettings(_env_file=None, **dingtalk.SETTINGS, **bases)
+        platform = DingTalkPlatform(settings, clock=clock, **stream_options)
         cls.capabilities = platform.capabilities
         port = unused_port()
         core = load_settings(_env_file=None, CLOSELOOP_PORT=str(port), CLOSELOOP_SECRET_KEY=WEB_KEY,
@@ -749,6 +750,10 @@ class DingTalkDriver(Driver):
 
     async def stop(self) -> None:
         await self.fake_server.close()
+
+    @property
+    def platform(self) -> DingTalkPlatform:
+        return self.gateway.sender.deliverers["dingtalk"]
 
     async def command(self, who: str, text: str, **push: Any) -> Any:
         """``@机器人 …`` in the group: ``@li`` becomes ``@李娜`` in the text and an ``atUsers`` entry."""
