@@ -755,11 +755,11 @@ class DingTalkDriver(Driver):
     def platform(self) -> DingTalkPlatform:
         return self.gateway.sender.deliverers["dingtalk"]
 
-    async def command(self, who: str, text: str, **push: Any) -> Any:
+    async def command(self, who: str, text: str, *, session: bool = True, **push: Any) -> Any:
         """``@机器人 …`` in the group: ``@li`` becomes ``@李娜`` in the text and an ``atUsers`` entry."""
         at = [(NAMES[m], self.ids[m]) for m in re.findall(r"@(zhang|li|wang|zhao|liu)\b", text)]
         typed = re.sub(r"@(zhang|li|wang|zhao|liu)\b", lambda m: "@" + NAMES[m.group(1)], text)
-        data = dingtalk.robot_message(self.fake, typed, sender=self.ids[who], nick=NAMES[who], at=at)
+        data = dingtalk.robot_message(self.fake, typed, sender=self.ids[who], nick=NAMES[who], at=at, session=session)
         ack = await self.fake.push(MESSAGES, data, **push)
         assert ack["code"] == 200 and self.fake.problems == [], (ack, self.fake.problems)
         await self.settle()

@@ -96,6 +96,7 @@ class FakeDingTalk:
     problems: list[str] = field(default_factory=list)  # protocol mistakes the bot made
     faults: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     sessions: dict[str, tuple[str, int]] = field(default_factory=dict)  # session → (conversation, expires ms)
+    sessions_expire_early: bool = False  # answer every session reply as expired
     disconnect_grace: float = 0.2  # the real gateway closes 10 s after ``disconnect``
     changed: asyncio.Event = field(default_factory=asyncio.Event)  # a socket opened or closed
     _waiting: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
@@ -263,7 +264,7 @@ class FakeDingTalk:
 
     async def session_reply(self, request: web.Request) -> web.Response:
         conversation, expires = self.sessions.get(request.query.get("session", ""), ("", 0))
-        if not conversation or self.clock.now().timestamp() * 1000 >= expires:
+        if not conversation or self.clock.now().timestamp() * 1000 >= expires or self.sessions_expire_early:
             return web.json_response({"errcode": 300001, "errmsg": "session 已过期"})
         body = await request.json()
         markdown, at = body.get("markdown") or {}, (body.get("at") or {}).get("atUserIds") or []
