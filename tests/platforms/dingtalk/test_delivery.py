@@ -7,6 +7,7 @@ looks at what arrived at the fake and what the outbox row says.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, col, select

@@ -28,9 +28,11 @@ class Sleeps:
 
     def __init__(self) -> None:
         self.delays: list[float] = []
+        self.recorded = asyncio.Event()
 
     async def __call__(self, seconds: float) -> None:
         self.delays.append(seconds)
+        self.recorded.set()
         await asyncio.sleep(0)
 
 
@@ -106,7 +108,8 @@ async def test_failing_connections_back_off_with_jitter_and_cancellation_ends_th
         await driver.stop()  # DingTalk unreachable: every connections/open fails
         async with asyncio.timeout(5):
             while len(sleeps.delays) < 6:
-                await asyncio.sleep(0.01)
+                sleeps.recorded.clear()
+                await sleeps.recorded.wait()
         delays = sleeps.delays[:6]
         for attempt, delay in enumerate(delays, start=1):
             assert 0.5 * 2**attempt <= delay <= 1.5 * 2**attempt, (attempt, delay)
