@@ -169,7 +169,11 @@ async def test_dingtalk_takes_no_malformed_message_or_card_callback(
         statuses = await fuzz(sqlite_engine, send, [message, press], caplog, seed=3)
         assert set(statuses) - {200} and 200 in statuses, statuses
         content = json.loads(press["content"])
-        for inner in (DEEP, "[]", json.dumps({**content, "cardPrivateData": {"params": {"form": DEEP}}})):
+        for inner in (
+            DEEP,
+            "[]",
+            json.dumps({"cardPrivateData": {"params": {**content["cardPrivateData"]["params"], "form": DEEP}}}),
+        ):
             status = await send({**press, "content": inner})
             assert 400 <= status < 500, (inner[:40], status)
         for raw in (DEEP.encode(), b"\xff\xfe", b"", b"[]"):
