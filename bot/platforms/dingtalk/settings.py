@@ -25,14 +25,13 @@ class Mode(StrEnum):
 
 class DingTalkSettings(PlatformSettings):
     CREDENTIALS = ("DINGTALK_CLIENT_ID", "DINGTALK_CLIENT_SECRET", "DINGTALK_CARD_TEMPLATE_ID")
-    OPTIONAL = ("DINGTALK_ROBOT_CODE", "DINGTALK_CORP_ID")
+    OPTIONAL = ("DINGTALK_ROBOT_CODE",)
     SECRETS = ("DINGTALK_CLIENT_SECRET",)
 
     dingtalk_client_id: str | None = setting("DINGTALK_CLIENT_ID")
     dingtalk_client_secret: str | None = setting("DINGTALK_CLIENT_SECRET")
     dingtalk_card_template_id: str | None = setting("DINGTALK_CARD_TEMPLATE_ID")
     dingtalk_robot_code: str | None = setting("DINGTALK_ROBOT_CODE")
-    dingtalk_corp_id: str | None = setting("DINGTALK_CORP_ID")
     dingtalk_mode: Mode = setting("DINGTALK_MODE", Mode.STREAM)
     dingtalk_api_base: str = setting("DINGTALK_API_BASE", "https://api.dingtalk.com")
     dingtalk_stream_base: str = setting("DINGTALK_STREAM_BASE", "https://api.dingtalk.com")
