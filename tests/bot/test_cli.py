@@ -95,7 +95,9 @@ def test_dingtalk_is_enabled_by_its_own_settings(monkeypatch: pytest.MonkeyPatch
         if key.startswith(("CLOSELOOP_", "FEISHU_", "SLACK_", "DINGTALK_", "WECOM_")):
             monkeypatch.delenv(key)
     dingtalk = {"DINGTALK_CLIENT_ID": "dingabc", "DINGTALK_CLIENT_SECRET": "s", "DINGTALK_CARD_TEMPLATE_ID": "t.schema"}
-    core = load_settings(_env_file=None, CLOSELOOP_PUBLIC_URL="https://closeloop.example.com", CLOSELOOP_SECRET_KEY="k" * 32)
+    core = load_settings(
+        _env_file=None, CLOSELOOP_PUBLIC_URL="https://closeloop.example.com", CLOSELOOP_SECRET_KEY="k" * 32
+    )
     ((package, own),) = enabled_packages(core, env_file=None, **dingtalk)
     assert (package.name, own.dingtalk_mode, own.robot_code) == ("dingtalk", "stream", "dingabc")
     assert own.dingtalk_api_base == own.dingtalk_stream_base == "https://api.dingtalk.com"
