@@ -719,13 +719,14 @@ class DingTalkDriver(Driver):
         self.fake, self.fake_server = fake, server
 
     @classmethod
-    async def start(cls, engine: sa.Engine, clock: ManualClock, **stream_options: Any) -> DingTalkDriver:
+    async def start(cls, engine: sa.Engine, clock: ManualClock, *, mode: str = "stream",
+                    **stream_options: Any) -> DingTalkDriver:  # fmt: skip
         fake = FakeDingTalk(clock)
         server = TestServer(fake.app(), host="127.0.0.1")
         await server.start_server()
         fake.server = server
         bases = {f"DINGTALK_{name}_BASE": fake.base for name in ("API", "STREAM", "OAPI")}
-        settings = DingTalkSettings(_env_file=None, **dingtalk.SETTINGS, **bases)
+        settings = DingTalkSettings(_env_file=None, **dingtalk.SETTINGS, **bases, DINGTALK_MODE=mode)
         platform = DingTalkPlatform(settings, clock=clock, **stream_options)
         cls.capabilities = platform.capabilities
         port = unused_port()
@@ -736,7 +737,8 @@ class DingTalkDriver(Driver):
                          run_scheduler=False)  # fmt: skip
         client = TestClient(TestServer(app, host="127.0.0.1", port=port))
         await client.start_server()
-        await fake.connected()
+        if mode == "stream":
+            await fake.connected()
         driver = cls(client, engine, clock, fake, server)
         await driver.directory()
         return driver
@@ -760,6 +762,10 @@ class DingTalkDriver(Driver):
         at = [(NAMES[m], self.ids[m]) for m in re.findall(r"@(zhang|li|wang|zhao|liu)\b", text)]
         typed = re.sub(r"@(zhang|li|wang|zhao|liu)\b", lambda m: "@" + NAMES[m.group(1)], text)
         data = dingtalk.robot_message(self.fake, typed, sender=self.ids[who], nick=NAMES[who], at=at, session=session)
+        if self.platform.settings.dingtalk_mode == "http":
+            assert await self._post(data, dingtalk.signed(self.clock)) == 200
+            await self.settle()
+            return None
         ack = await self.fake.push(MESSAGES, data, **push)
         assert ack["code"] == 200 and self.fake.problems == [], (ack, self.fake.problems)
         await self.settle()

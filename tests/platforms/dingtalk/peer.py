@@ -21,6 +21,7 @@ from tests.platforms.dingtalk.fake import (
     CLIENT_SECRET,
     CONVERSATION,
     CORP,
+    MESSAGES,
     ROBOT_CODE,
     TEMPLATE,
     FakeDingTalk,
@@ -75,4 +76,4 @@ def card_callback(track: str, *, user: str, params: dict[str, Any], action_ids: 
             "content": json.dumps(content, ensure_ascii=False)}  # fmt: skip
 
 
-__all__ = ["CARD_CALLBACKS", "SETTINGS", "card_callback", "dingtalk_sign", "robot_message", "signed"]
+__all__ = ["CARD_CALLBACKS", "MESSAGES", "SETTINGS", "card_callback", "dingtalk_sign", "robot_message", "signed"]
