@@ -704,6 +704,7 @@ class DingTalkDriver(Driver):
     duplicate requests come over HTTP (``POST /dingtalk/events``), the channel that carries signatures."""
 
     name = "dingtalk"
+    gives_names = False  # atUsers carries staff ids only; names are read from the text's @Nick when they line up
     ids: ClassVar[dict[str, str]] = {
         "zhang": "0111zhang",
         "li": "0222li",
@@ -757,16 +758,18 @@ class DingTalkDriver(Driver):
     def platform(self) -> DingTalkPlatform:
         return self.gateway.sender.deliverers["dingtalk"]
 
-    async def command(self, who: str, text: str, *, session: bool = True, **push: Any) -> Any:
-        """``@机器人 …`` in the group: ``@li`` becomes ``@李娜`` in the text and an ``atUsers`` entry."""
-        at = [(NAMES[m], self.ids[m]) for m in re.findall(r"@(zhang|li|wang|zhao|liu)\b", text)]
-        typed = re.sub(r"@(zhang|li|wang|zhao|liu)\b", lambda m: "@" + NAMES[m.group(1)], text)
+    async def command(self, who: str, text: str, *, session: bool = True, **names: str) -> Any:
+        """``@机器人 …`` in the group: ``@li`` becomes ``@李娜`` (or ``names["li"]``) in the text and an
+        ``atUsers`` entry (which carries the staff id only, no name)."""
+        shown = {**NAMES, **names}
+        at = [(shown[m], self.ids[m]) for m in re.findall(r"@(zhang|li|wang|zhao|liu)\b", text)]
+        typed = re.sub(r"@(zhang|li|wang|zhao|liu)\b", lambda m: "@" + shown[m.group(1)], text)
         data = dingtalk.robot_message(self.fake, typed, sender=self.ids[who], nick=NAMES[who], at=at, session=session)
         if self.platform.settings.dingtalk_mode == "http":
             assert await self._post(data, dingtalk.signed(self.clock)) == 200
             await self.settle()
             return None
-        ack = await self.fake.push(MESSAGES, data, **push)
+        ack = await self.fake.push(MESSAGES, data)
         assert ack["code"] == 200 and self.fake.problems == [], (ack, self.fake.problems)
         await self.settle()
         return ack
@@ -876,6 +879,10 @@ class DingTalkDriver(Driver):
 
     def render(self, card: Card) -> list[Any]:
         return dingtalk_cards.render_pages(card, {})
+
+    async def arrived(self) -> list[Arrived]:
+        """None: DingTalk declares neither files nor images yet; its cards carry a download link instead."""
+        return []
 
     def submitted(self, card: Card) -> dict[str, Any]:
         """A card form comes back as its Form component's defaults; a form a card cannot hold, from its web page."""
