@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from bot.platforms import enabled_packages
+from bot.platforms import enabled_packages, load_platforms
 from bot.settings import ConfigError, load_settings
 from storage.migrate import head_revision
 
@@ -43,7 +43,12 @@ def closeloop(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[
         ({"FEISHU_APP_ID": "cli_a1"}, "FEISHU_APP_SECRET: is not set, but FEISHU_APP_ID is"),
         ({"FEISHU_ENCRYPT_KEY": "k"}, "FEISHU_ENCRYPT_KEY: is set, but Feishu / Lark is not configured"),
         ({"SLACK_BOT_TOKEN": "xoxp-1", "SLACK_SIGNING_SECRET": "s"}, "SLACK_BOT_TOKEN: must be a bot token"),
-        ({"DINGTALK_CLIENT_ID": "ding1"}, "DINGTALK_CLIENT_ID: DingTalk is not supported by this version"),
+        ({"DINGTALK_CLIENT_ID": "ding1"}, "DINGTALK_CLIENT_SECRET: is not set, but DINGTALK_CLIENT_ID is"),
+        ({"DINGTALK_CLIENT_ID": "ding1", "DINGTALK_CLIENT_SECRET": "s3cr3t-value", "DINGTALK_CARD_TEMPLATE_ID": "t1"},
+         "DINGTALK_CARD_TEMPLATE_ID: must be the card template's id from the 卡片平台, ending in .schema"),
+        ({"DINGTALK_CLIENT_ID": "ding1", "DINGTALK_CLIENT_SECRET": "s3cr3t-value",
+          "DINGTALK_CARD_TEMPLATE_ID": "t1.schema", "DINGTALK_MODE": "webhook"}, "DINGTALK_MODE: Input should be 'stream' or 'http'"),
+        ({"DINGTALK_ROBOT_CODE": "ding1"}, "DINGTALK_ROBOT_CODE: is set, but DingTalk is not configured"),
         ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "SLACK_APP_TOKEN": "xoxp-secret-value"},
          "SLACK_APP_TOKEN: must be an app-level token starting with xapp-"),
         ({"SLACK_API_BASE": "ftp://x"}, "SLACK_API_BASE: must be an http(s) URL"),
@@ -83,6 +88,29 @@ def test_a_whole_platform_is_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [(package.name, own.feishu_api_base) for package, own in enabled] == [("feishu", "https://open.feishu.cn")]
     with pytest.raises(ConfigError, match=r"^SLACK_SIGNING_SECRET: is not set"):
         enabled_packages(load_settings(_env_file=None), env_file=None, SLACK_BOT_TOKEN="xoxb-1")
+
+
+def test_dingtalk_is_enabled_by_its_own_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith(("CLOSELOOP_", "FEISHU_", "SLACK_", "DINGTALK_", "WECOM_")):
+            monkeypatch.delenv(key)
+    dingtalk = {"DINGTALK_CLIENT_ID": "dingabc", "DINGTALK_CLIENT_SECRET": "s", "DINGTALK_CARD_TEMPLATE_ID": "t.schema"}
+    core = load_settings(
+        _env_file=None, CLOSELOOP_PUBLIC_URL="https://closeloop.example.com", CLOSELOOP_SECRET_KEY="k" * 32
+    )
+    ((package, own),) = enabled_packages(core, env_file=None, **dingtalk)
+    assert (package.name, own.dingtalk_mode, own.robot_code) == ("dingtalk", "stream", "dingabc")
+    assert own.dingtalk_api_base == own.dingtalk_stream_base == "https://api.dingtalk.com"
+    (platform,) = load_platforms(core, env_file=None, **dingtalk, DINGTALK_MODE="http", DINGTALK_ROBOT_CODE="dingrobot")
+    assert platform.name == "dingtalk" and platform.settings.robot_code == "dingrobot"
+
+
+def test_dingtalk_without_a_public_address_for_its_web_forms_stops_serve(tmp_path: Path) -> None:
+    dingtalk = {"DINGTALK_CLIENT_ID": "ding1", "DINGTALK_CLIENT_SECRET": "s3cr3t-value",
+                "DINGTALK_CARD_TEMPLATE_ID": "t1.schema"}  # fmt: skip
+    result = closeloop("serve", cwd=tmp_path, **dingtalk)
+    assert result.returncode == 2 and "CLOSELOOP_PUBLIC_URL: is not set, but dingtalk needs web forms" in result.stderr
+    assert "s3cr3t-value" not in result.stderr
 
 
 def test_credentials_of_a_platform_without_an_adapter_stop_serve(tmp_path: Path) -> None:

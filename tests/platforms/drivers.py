@@ -21,13 +21,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any, ClassVar
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient, TestServer, unused_port
 from sqlmodel import Session, col, select
 
 from bot.app import GATEWAY, create_app
+from bot.platforms.dingtalk import cards as dingtalk_cards
+from bot.platforms.dingtalk.adapter import DingTalkPlatform
+from bot.platforms.dingtalk.settings import DingTalkSettings
 from bot.platforms.feishu import cards as feishu_cards
 from bot.platforms.feishu.adapter import FeishuPlatform
 from bot.platforms.feishu.settings import FeishuSettings
@@ -37,12 +41,14 @@ from bot.platforms.slack.settings import SlackSettings
 from bot.settings import load_settings
 from cards.html import render_card_html
 from cards.markup import mentions_in
-from cards.model import Card, Fields, Markdown, Note, collect_form_values, plain_text
+from cards.model import Card, Fields, Markdown, Note, collect_form_values, iter_inputs, plain_text
 from handlers.capabilities import Capabilities
 from scheduler.jobs import run_jobs
 from storage.models import OutboxMessage
 from storage.timekeeping import ManualClock
 from storage.types import OutboxStatus
+from tests.platforms.dingtalk import peer as dingtalk
+from tests.platforms.dingtalk.fake import MESSAGES, FakeDingTalk, Sent
 from tests.platforms.feishu.fake import FakeFeishu
 from tests.platforms.feishu.peer import APP, BOT, Feishu
 from tests.platforms.seed import NAMES, flat
@@ -675,4 +681,224 @@ class SlackDriver(Driver):
         return slack_blocks.form_values(state, tz=SHANGHAI)
 
 
-DRIVERS: dict[str, type[Any]] = {"sandbox": SandboxDriver, "feishu": FeishuDriver, "slack": SlackDriver}
+# ---------------------------------------------------------------- DingTalk
+
+WEB_KEY = "kit-signing-key-0123456789abcdefghijklmnop"
+
+
+def _readable(markdown: str) -> str:
+    """What a person reads in DingTalk markdown: backslash escapes and zero-width spaces gone."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace(dingtalk_cards.ZWSP, "")
+
+
+def _web_path(url: str) -> str | None:
+    """The hosted page's path behind an in-app link (``dingtalk://…?url=…``)."""
+    match = re.match(r"dingtalk://dingtalkclient/page/link\?pc_slide=true&url=(.+)$", url)
+    if match is None:
+        return None
+    return re.sub(r"^https?://[^/]+", "", unquote(match.group(1)))
+
+
+class DingTalkDriver(Driver):
+    """The bot in Stream mode: commands and presses are pushed over the fake's gateway; forged, stale and
+    duplicate requests come over HTTP (``POST /dingtalk/events``), the channel that carries signatures."""
+
+    name = "dingtalk"
+    gives_names = False  # atUsers carries staff ids only; names are read from the text's @Nick when they line up
+    ids: ClassVar[dict[str, str]] = {
+        "zhang": "0111zhang",
+        "li": "0222li",
+        "wang": "0333wang",
+        "zhao": "0444zhao",
+        "liu": "0555liu",
+    }
+    leaks = ("**加粗**", "](https://evil", "<font color='red'>红", "https://evil", "@ou_evil", "@U0EVIL", "<script")
+
+    def __init__(self, client: TestClient, engine: sa.Engine, clock: ManualClock, fake: FakeDingTalk,
+                 server: TestServer) -> None:  # fmt: skip
+        super().__init__(client, engine, clock)
+        self.fake, self.fake_server = fake, server
+
+    @classmethod
+    async def start(cls, engine: sa.Engine, clock: ManualClock, *, mode: str = "stream",
+                    **stream_options: Any) -> DingTalkDriver:  # fmt: skip
+        fake = FakeDingTalk(clock)
+        server = TestServer(fake.app(), host="127.0.0.1")
+        await server.start_server()
+        fake.server = server
+        bases = {f"DINGTALK_{name}_BASE": fake.base for name in ("API", "STREAM", "OAPI")}
+        settings = DingTalkSettings(_env_file=None, **dingtalk.SETTINGS, **bases, DINGTALK_MODE=mode)
+        platform = DingTalkPlatform(settings, clock=clock, **stream_options)
+        cls.capabilities = platform.capabilities
+        port = unused_port()
+        core = load_settings(_env_file=None, CLOSELOOP_PORT=str(port), CLOSELOOP_SECRET_KEY=WEB_KEY,
+                             CLOSELOOP_PUBLIC_URL=f"http://127.0.0.1:{port}",
+                             CLOSELOOP_ADMINS=f"dingtalk:{cls.ids['zhang']}")  # fmt: skip
+        app = create_app(core, engine=engine, clock=clock, platforms=[platform], run_sender=False, run_inbox=False,
+                         run_scheduler=False)  # fmt: skip
+        client = TestClient(TestServer(app, host="127.0.0.1", port=port))
+        await client.start_server()
+        if mode == "stream":
+            await fake.connected()
+        driver = cls(client, engine, clock, fake, server)
+        await driver.directory()
+        return driver
+
+    async def directory(self) -> None:
+        """The admin names each department's lead, as a DingTalk group does first: the web form's person
+        picker offers the people the workspace knows (DingTalk does not tell a robot a group's members)."""
+        for department, role in (("运营部", "zhang"), ("技术部", "li"), ("财务部", "wang"), ("运维部", "zhao"),
+                                 ("总经办", "liu")):  # fmt: skip
+            await self.command("zhang", f"/dept set {department} lead @{role}")
+
+    async def stop(self) -> None:
+        await self.fake_server.close()
+
+    @property
+    def platform(self) -> DingTalkPlatform:
+        return self.gateway.sender.deliverers["dingtalk"]
+
+    async def command(self, who: str, text: str, *, session: bool = True, **names: str) -> Any:
+        """``@机器人 …`` in the group: ``@li`` becomes ``@李娜`` (or ``names["li"]``) in the text and an
+        ``atUsers`` entry (which carries the staff id only, no name)."""
+        shown = {**NAMES, **names}
+        at = [(shown[m], self.ids[m]) for m in re.findall(r"@(zhang|li|wang|zhao|liu)\b", text)]
+        typed = re.sub(r"@(zhang|li|wang|zhao|liu)\b", lambda m: "@" + shown[m.group(1)], text)
+        data = dingtalk.robot_message(self.fake, typed, sender=self.ids[who], nick=NAMES[who], at=at, session=session)
+        if self.platform.settings.dingtalk_mode == "http":
+            assert await self._post(data, dingtalk.signed(self.clock)) == 200
+            await self.settle()
+            return None
+        ack = await self.fake.push(MESSAGES, data)
+        assert ack["code"] == 200 and self.fake.problems == [], (ack, self.fake.problems)
+        await self.settle()
+        return ack
+
+    async def press(self, who: str, button: SeenButton, form: Mapping[str, Any] | None = None) -> Any:
+        sent: Sent = button.message
+        assert sent.card is not None, "only cards call back"
+        params: dict[str, Any] = {"action": button.raw["action"], "payload": button.raw["payload"]}
+        if form is not None:
+            params["form"] = dict(form)
+        data = dingtalk.card_callback(sent.card.track, user=self.ids[who], params=params,
+                                      action_ids=["form" if form is not None else "button"])  # fmt: skip
+        ack = await self.fake.push(dingtalk.CARD_CALLBACKS, data)
+        assert ack["code"] == 200 and self.fake.problems == [], (ack, self.fake.problems)
+        response = json.loads(ack["data"])["response"] or {}
+        self.fake.apply(sent.card, response, user=self.ids[who])
+        await self.settle()
+        return response
+
+    async def open_form(self, who: str, text: str) -> Any:
+        await self.command(who, text)
+        return next(seen.form for seen in reversed(self.everything()) if seen.form is not None)
+
+    async def submit(self, who: str, form: Any, values: Mapping[str, Any]) -> Any:
+        if isinstance(form, str):  # the hosted web form, opened from its link
+            page = await self.client.get(form)
+            html_page = await page.text()
+            assert page.status == 200, html_page
+            csrf = html.unescape(re.search(r'name="csrf" value="([^"]+)"', html_page).group(1))
+            action = re.search(r'<button type="submit" name="action" value="([^"]+)"', html_page).group(1)
+            posted = [("csrf", csrf), ("action", action)]
+            for name, value in flat(values).items():
+                posted.extend((name, v) for v in (value if isinstance(value, list) else [value]))
+            response = await self.client.post(form, data=posted)
+            assert response.status == 200, await response.text()
+            await self.settle()
+            return await response.text()
+        sent: Sent = form  # a card form: the template's Form component calls back with its values
+        params = sent.card.params if sent.card else {}
+        fields = json.loads(params["form"])["fields"]
+        button = SeenButton(params["form_btn_text"], params["form_action"],
+                            {"action": params["form_action"], "payload": params["form_payload"]}, sent)  # fmt: skip
+        return await self.press(who, button, self.fill(fields, values))
+
+    @staticmethod
+    def fill(fields: list[dict[str, Any]], values: Mapping[str, Any]) -> dict[str, Any]:
+        """The Form component's values as DingTalk sends them: selects as ``{index, value}``."""
+        filled: dict[str, Any] = {}
+        for spec in fields:
+            value = values.get(spec["name"])
+            if value is None:
+                continue
+            values_of = [o["value"] for o in spec.get("options", [])]
+            if spec["type"] == "SELECT":
+                filled[spec["name"]] = {"index": values_of.index(value), "value": value}
+            elif spec["type"] == "MULTI_SELECT":
+                filled[spec["name"]] = {"index": [values_of.index(v) for v in value], "value": list(value)}
+            else:
+                filled[spec["name"]] = str(value)
+        return filled
+
+    def _seen_card(self, sent: Sent, params: dict[str, str], *, first: bool) -> Seen:
+        markdown = params.get("markdown", "")
+        buttons, form = [], None
+        for item in json.loads(params.get("buttons") or "[]"):
+            if item.get("action"):
+                buttons.append(SeenButton(item["text"], item["action"], item, sent))
+            elif form is None and (path := _web_path(item.get("url", ""))) and path.startswith("/f/"):
+                form = path
+        if params.get("has_form") == "true":
+            form = sent
+        return Seen(text="\n".join([params.get("title", ""), _readable(markdown)]), markup=markdown,
+                    mentions=set(sent.at) if first else set(), buttons=buttons, form=form)  # fmt: skip
+
+    def everything(self) -> list[Seen]:
+        seen = []
+        for sent in self.fake.sent:
+            if sent.card is not None:
+                seen.extend(self._seen_card(sent, v, first=i == 0) for i, v in enumerate(sent.card.versions))
+                continue
+            path = _web_path(sent.button[1]) if sent.button else None
+            seen.append(Seen(text="\n".join([sent.title, _readable(sent.text)]), markup=sent.text,
+                             mentions=set(sent.at), form=path if path and path.startswith("/f/") else None,
+                             visible_to=sent.target if sent.kind == "direct" else None))  # fmt: skip
+        return seen
+
+    async def _post(self, body: dict[str, Any], headers: dict[str, str]) -> int:
+        response = await self.client.post("/dingtalk/events", data=json.dumps(body).encode(), headers=headers)
+        return response.status
+
+    async def forged(self) -> int:
+        body = dingtalk.robot_message(self.fake, "/record new 伪造", sender=self.ids["zhang"])
+        return await self._post(body, dingtalk.signed(self.clock, secret="not-our-secret"))
+
+    async def stale(self) -> int:
+        body = dingtalk.robot_message(self.fake, "/record new 过期", sender=self.ids["zhang"])
+        return await self._post(body, dingtalk.signed(self.clock, offset_ms=-2 * 3600 * 1000))
+
+    async def duplicate(self) -> tuple[int, int]:
+        """A captured request replayed within the hour (only the timestamp is signed): the msgId catches it."""
+        body = dingtalk.robot_message(self.fake, "/record list", sender=self.ids["zhang"], msg_id="msgDUP1")
+        first = await self._post(body, dingtalk.signed(self.clock))
+        await self.settle()
+        again = await self._post(body, dingtalk.signed(self.clock))
+        await self.settle()
+        return first, again
+
+    def render(self, card: Card) -> list[Any]:
+        return dingtalk_cards.render_pages(card, {})
+
+    async def arrived(self) -> list[Arrived]:
+        """None: DingTalk declares neither files nor images yet; its cards carry a download link instead."""
+        return []
+
+    def submitted(self, card: Card) -> dict[str, Any]:
+        """A card form comes back as its Form component's defaults; a form a card cannot hold, from its web page."""
+        if {item.kind for item in iter_inputs(card)} - dingtalk_cards.CARD_INPUTS:
+            return SandboxDriver.submitted(self, card)  # type: ignore[arg-type]
+        form = next(e for e in card.elements if e.kind == "form")
+        values: dict[str, Any] = {}
+        for spec in dingtalk_cards.form_fields(form)["fields"]:
+            if "defaultValue" in spec:
+                values[spec["name"]] = spec["defaultValue"]
+        return dingtalk_cards.form_values(values)
+
+
+DRIVERS: dict[str, type[Any]] = {
+    "sandbox": SandboxDriver,
+    "feishu": FeishuDriver,
+    "slack": SlackDriver,
+    "dingtalk": DingTalkDriver,
+}

@@ -24,7 +24,8 @@ from sqlmodel import Session, select
 
 from storage.models import Group, InboundEvent, OutboxMessage, Person, ProcessedEvent, Record
 from storage.timekeeping import ManualClock
-from tests.platforms.drivers import FeishuDriver, SandboxDriver, SlackDriver
+from tests.platforms.dingtalk.peer import card_callback, robot_message, signed
+from tests.platforms.drivers import DingTalkDriver, FeishuDriver, SandboxDriver, SlackDriver
 from tests.platforms.feishu.peer import BOT, feishu_encrypt
 from tests.platforms.slack.fake import BOT_USER, block_actions, slash_command
 
@@ -142,6 +143,42 @@ async def test_slack_takes_no_malformed_command_event_or_interaction(
         for raw in (DEEP.encode(), urlencode({"payload": DEEP}).encode(), b"\xff\xfe"):
             status, _ = await peer.send(raw, content_type="application/json")
             assert 400 <= status < 500
+    finally:
+        await driver.client.close()
+        await driver.stop()
+
+
+async def test_dingtalk_takes_no_malformed_message_or_card_callback(
+    sqlite_engine: sa.Engine, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``POST /dingtalk/events``, signed as DingTalk signs (the timestamp only): the body is all the fuzz has."""
+    driver = await DingTalkDriver.start(sqlite_engine, clock)
+    try:
+        message = robot_message(driver.fake, "/record list", sender=driver.ids["zhang"])
+        press = card_callback("cl-1", user=driver.ids["zhang"], action_ids=["button"],
+                              params={"action": "record.show", "payload": '{"record_id":1}', "form": {"note": "x"}})  # fmt: skip
+
+        async def send(body: Any) -> int:
+            if isinstance(body, dict) and "msgId" in body:
+                body["msgId"] = f"msg{random.random()}"  # each one new, past the dedupe
+            response = await driver.client.post("/dingtalk/events", data=json.dumps(body).encode(),
+                                                headers=signed(clock))  # fmt: skip
+            await driver.gateway.inbox.run_once()
+            return response.status
+
+        statuses = await fuzz(sqlite_engine, send, [message, press], caplog, seed=3)
+        assert set(statuses) - {200} and 200 in statuses, statuses
+        content = json.loads(press["content"])
+        for inner in (
+            DEEP,
+            "[]",
+            json.dumps({"cardPrivateData": {"params": {**content["cardPrivateData"]["params"], "form": DEEP}}}),
+        ):
+            status = await send({**press, "content": inner})
+            assert 400 <= status < 500, (inner[:40], status)
+        for raw in (DEEP.encode(), b"\xff\xfe", b"", b"[]"):
+            response = await driver.client.post("/dingtalk/events", data=raw, headers=signed(clock))
+            assert 400 <= response.status < 500
     finally:
         await driver.client.close()
         await driver.stop()
