@@ -171,10 +171,11 @@ def run_check_config(settings: Settings, args: argparse.Namespace) -> int:
     real = [name for name in args.platforms if name != "sandbox"]
     sandbox = " + the local sandbox" if "sandbox" in args.platforms else ""
     print(f"  platforms: {', '.join(real) + sandbox if real else 'none (local sandbox)' if sandbox else 'none'}")
-    from bot.web import links_base
+    from bot.platforms import load_platforms
+    from bot.web import links_base, needing_web_forms
 
-    try:
-        links = links_base(settings, args.platforms)
+    try:  # created, not started: what they can do decides whether they need web forms
+        links = links_base(settings, args.platforms, needing_web_forms(load_platforms(settings)))
     except ConfigError as exc:
         print(f"closeloop: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from storage.models import OutboxMessage
 from storage.types import OutboxStatus
@@ -101,12 +101,15 @@ def _insert_statement(dialect: str) -> Any:
 
 
 def posted_card(session: Session, *, platform: str, target: str, platform_message_id: str) -> dict[str, Any] | None:
-    """The card JSON of a message the bot posted, by the platform's message id (a button on it was pressed)."""
+    """The card JSON of a message the bot posted, by the platform's message id (a button on it was pressed):
+    its latest state, when it was updated since (an update carries the id of the message it replaced)."""
     row = session.exec(
-        select(OutboxMessage.payload).where(
+        select(OutboxMessage.payload)
+        .where(
             OutboxMessage.platform == platform,
             OutboxMessage.target == target,
             OutboxMessage.platform_message_id == platform_message_id,
         )
+        .order_by(col(OutboxMessage.id).desc())
     ).first()
     return row["card"] if row is not None else None

@@ -47,9 +47,13 @@ def links_base(settings: Settings, platforms: Sequence[str], needing: Sequence[s
     return f"http://{host}:{settings.port}"
 
 
+def needing_web_forms(platforms: Sequence[Any]) -> list[str]:
+    """The platforms whose cards cannot hold every form: they need the hosted web forms (and a public address)."""
+    return [p.name for p in platforms if p.capabilities.form_style(set(ALL_INPUTS)) is FormStyle.WEB]
+
+
 def links_for(settings: Settings, clock: Clock, platforms: Sequence[Any]) -> WebLinks | None:
-    needing = [p.name for p in platforms if p.capabilities.form_style(set(ALL_INPUTS)) is FormStyle.WEB]
-    base = links_base(settings, [p.name for p in platforms], needing)
+    base = links_base(settings, [p.name for p in platforms], needing_web_forms(platforms))
     if base is None:
         return None
     key = settings.secret_key or secrets.token_urlsafe(32)  # only the lone sandbox gets here without one

@@ -105,10 +105,11 @@ def test_dingtalk_is_enabled_by_its_own_settings(monkeypatch: pytest.MonkeyPatch
     assert platform.name == "dingtalk" and platform.settings.robot_code == "dingrobot"
 
 
-def test_dingtalk_without_a_public_address_for_its_web_forms_stops_serve(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["serve", "check-config"])
+def test_dingtalk_without_a_public_address_for_its_web_forms_stops(tmp_path: Path, command: str) -> None:
     dingtalk = {"DINGTALK_CLIENT_ID": "ding1", "DINGTALK_CLIENT_SECRET": "s3cr3t-value",
                 "DINGTALK_CARD_TEMPLATE_ID": "t1.schema"}  # fmt: skip
-    result = closeloop("serve", cwd=tmp_path, **dingtalk)
+    result = closeloop(command, cwd=tmp_path, **dingtalk)
     assert result.returncode == 2 and "CLOSELOOP_PUBLIC_URL: is not set, but dingtalk needs web forms" in result.stderr
     assert "s3cr3t-value" not in result.stderr
 
