@@ -91,7 +91,9 @@ class DeliveryError(Exception):
 
 class Deliverer(Protocol):
     name: str
-    rate_limit: RateLimit
+
+    @property
+    def rate_limit(self) -> RateLimit: ...
 
     async def deliver(self, message: OutgoingMessage) -> Delivered: ...
 
