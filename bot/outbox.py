@@ -148,7 +148,7 @@ class OutboxSender:
         base_backoff: float = 2.0,
         max_backoff: float = 900.0,
         concurrency: int = 32,
-        counted_within: timedelta = timedelta(milliseconds=150),
+        counted_within: timedelta = timedelta(seconds=1),
         lookahead: timedelta = timedelta(milliseconds=100),
         rng: random.Random | None = None,
         capabilities: Mapping[str, Capabilities] | None = None,

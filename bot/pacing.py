@@ -18,12 +18,13 @@ When does a send leave the window? The platform counts it when the request
 reaches it, which is somewhere between our sending it and its answer. A slot
 therefore counts while its call is out, and afterwards until ``counted_at`` + the
 window, where ``counted_at`` is when the answer came (exact: the platform certainly
-counted it by then) or, for a slow answer, ``counted_within`` (150 ms) after the
-request left. So a backlog goes out at the limit divided by (1 s + the round trip,
-at most 150 ms) — ≥ 95 % of it on a fast link — and the platform never sees more than the limit in
-any second, however the network delays one request against the next. A sender
-that dies with calls out leaves their slots counted until its lease would have run
-out.
+counted it by then) or, for an answer slower than ``counted_within`` (1 s), a second
+after the request left (a slow call does not hold its slot for its whole timeout).
+So a backlog goes out at the limit divided by (1 s + the round trip): ≥ 95 % of it
+while the platform answers within 50 ms, and the platform never sees more than the
+limit in any second, however the network delays one request against the next. A
+sender that dies with calls out leaves their slots counted until its lease would
+have run out.
 
 Per-chat order: only a chat's oldest waiting message can be claimed (a message
 waiting for a retry holds back the later ones of its chat), so one message per
