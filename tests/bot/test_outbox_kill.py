@@ -44,16 +44,10 @@ asyncio.run(sender.run_once())
 """
 
 
-@pytest.mark.postgres
-async def test_a_replica_killed_mid_send_loses_nothing_and_sends_nothing_twice(
-    postgres_engine: sa.Engine, postgres_database: str, clock: ManualClock
-) -> None:
-    from tests.conftest import _truncate_all
-
-    _truncate_all(postgres_engine)
-    queue(postgres_engine, clock, [("C0", "k0"), ("C1", "k1"), ("C2", "k2"), ("C3", "k3")])
+def kill_a_replica_while_it_sends_k2(database: str, clock: ManualClock) -> None:
+    """Another process sends the queue as of ``clock``; kill -9 it once it is inside the call for k2."""
     replica = subprocess.Popen(
-        [sys.executable, "-c", REPLICA, postgres_database, clock.now().isoformat()], cwd=ROOT,
+        [sys.executable, "-c", REPLICA, database, clock.now().isoformat()], cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -63,6 +57,17 @@ async def test_a_replica_killed_mid_send_loses_nothing_and_sends_nothing_twice(
     finally:
         os.kill(replica.pid, signal.SIGKILL)
         replica.wait(timeout=10)
+
+
+@pytest.mark.postgres
+async def test_a_replica_killed_mid_send_loses_nothing_and_sends_nothing_twice(
+    postgres_engine: sa.Engine, postgres_database: str, clock: ManualClock
+) -> None:
+    from tests.conftest import _truncate_all
+
+    _truncate_all(postgres_engine)
+    queue(postgres_engine, clock, [("C0", "k0"), ("C1", "k1"), ("C2", "k2"), ("C3", "k3")])
+    kill_a_replica_while_it_sends_k2(postgres_database, clock)
     platform = CountingPlatform(clock)
     survivor = OutboxSender(postgres_engine, {"fake": platform}, clock)
     await survivor.run_once()
