@@ -12,7 +12,9 @@ from collections.abc import AsyncIterator, Sequence
 import sqlalchemy as sa
 from aiohttp import web
 
+from bot.health import Health, Thresholds
 from bot.inbox import Inbox
+from bot.metrics import Metrics
 from bot.outbox import OutboxSender
 from bot.platforms import load_platforms
 from bot.platforms.contract import Platform
@@ -48,17 +50,22 @@ def create_app(
     defaults = GroupDefaults(settings.timezone, settings.language, settings.holiday_country, settings.admin_ids)
     capabilities = {p.name: p.capabilities for p in chosen}
     links = links_for(settings, clock, chosen)
-    sender = OutboxSender(engine, {p.name: p for p in chosen}, clock, capabilities=capabilities, links=links)
+    metrics = Metrics()
+    sender = OutboxSender(engine, {p.name: p for p in chosen}, clock, capabilities=capabilities, links=links,
+                          metrics=metrics)  # fmt: skip
     dispatcher = Dispatcher(engine=engine, clock=clock, router=root_router(), defaults=defaults,
-                            on_enqueued=sender.wake.set, capabilities=capabilities, links=links)  # fmt: skip
-    inbox = Inbox(engine, dispatcher, clock)
+                            on_enqueued=sender.wake.set, capabilities=capabilities, links=links,
+                            on_dispatched=metrics.dispatched_event)  # fmt: skip
+    inbox = Inbox(engine, dispatcher, clock, ack_budget=settings.ack_budget_seconds, metrics=metrics)
     gateway = Gateway(engine=engine, clock=clock, dispatcher=dispatcher, inbox=inbox, sender=sender,
                       capabilities=capabilities, default_zone=settings.timezone)  # fmt: skip
     app = web.Application()
     app[GATEWAY] = gateway
     app[PLATFORMS] = chosen
     app.on_startup.append(_latency_first)
-    app.router.add_get("/healthz", healthz)
+    thresholds = Thresholds(settings.ready_write_budget_seconds, settings.ready_max_inbox, settings.ready_max_outbox,
+                            inbox.max_attempts)  # fmt: skip
+    Health(engine, clock, metrics, thresholds, platforms=lambda: [p.name for p in chosen]).mount(app)
     for platform in chosen:
         platform.mount(app, gateway)
     mount_web(app, gateway, links, chosen)
@@ -67,7 +74,8 @@ def create_app(
     if run_inbox:
         app.cleanup_ctx.append(_inbox_worker)
     if settings.scheduler if run_scheduler is None else run_scheduler:
-        runner = SchedulerRunner(engine, clock, interval_seconds=settings.tick_seconds, on_enqueued=sender.wake.set)
+        runner = SchedulerRunner(engine, clock, interval_seconds=settings.tick_seconds, on_enqueued=sender.wake.set,
+                                 on_tick=metrics.ticked)  # fmt: skip
         app.on_startup.append(lambda _app: _start(runner))
         app.on_cleanup.append(lambda _app: _stop(runner))
     app.on_cleanup.append(_close_platforms)
@@ -120,16 +128,3 @@ async def _stop(runner: SchedulerRunner) -> None:
 async def _close_platforms(app: web.Application) -> None:
     for platform in app[PLATFORMS]:
         await platform.close()
-
-
-async def healthz(request: web.Request) -> web.Response:
-    """Liveness and database reachability, for the load balancer."""
-    gateway = request.app[GATEWAY]
-    try:
-        with gateway.engine.connect() as connection:
-            connection.execute(sa.text("SELECT 1"))
-    except sa.exc.SQLAlchemyError as exc:
-        log.warning("health check: database unreachable: %s", exc)
-        return web.json_response({"status": "error", "database": "unreachable"}, status=503)
-    platforms = [p.name for p in request.app[PLATFORMS]]
-    return web.json_response({"status": "ok", "database": "ok", "platforms": platforms})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -34,9 +33,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"closeloop: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     args.platforms = [package.name for package, _ in enabled]
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if settings.log_level != "DEBUG":
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+    from bot import logs
+
+    logs.configure(settings, [own for _, own in enabled])
     return int(args.run(settings, args) or 0)
 
 

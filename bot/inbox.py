@@ -21,6 +21,14 @@ share the work); a row whose worker died is claimed again when the lease runs ou
 and the dispatcher's dedupe makes that second run a no-op if the first committed.
 After ``max_attempts`` failures a row stays as a dead letter with its last error.
 
+An acknowledgement waits for the database at most ``ack_budget`` (1.5 s,
+``CLOSELOOP_ACK_BUDGET_SECONDS``): past it, ``accept`` raises ``InboxUnavailable``
+and the platform gets a 503 while it still listens (Feishu and Slack wait 3 s), so
+it delivers again — rather than a locked file or a full disk holding every
+webhook for a minute. An event not yet handed to a commit is withdrawn, so
+nothing is written for it; one whose commit was under way may still land, and the
+redelivery is then dropped as a duplicate.
+
 Acknowledgements come first: the worker shares the process (and Python's GIL,
 and on SQLite the one writer thread) with the webhooks, so before each event it
 waits for a pause of ``quiet`` (2 ms) in the acknowledgements — but never longer
@@ -40,6 +48,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from bot.metrics import Metrics
 from handlers.dispatcher import Dispatcher
 from handlers.events import Event, event_from_json, event_to_json
 from storage.db import in_db
@@ -48,6 +57,10 @@ from storage.timekeeping import Clock
 
 log = logging.getLogger(__name__)
 INSERTED = ("platform", "event_id", "event", "received_at")
+
+
+class InboxUnavailable(Exception):
+    """The event could not be stored within the acknowledgement's budget: answer 503 so the platform retries."""
 
 
 class Inbox:
@@ -61,6 +74,8 @@ class Inbox:
         max_attempts: int = 5,
         max_defer: float = 0.1,
         quiet: float = 0.002,
+        ack_budget: float | None = 1.5,
+        metrics: Metrics | None = None,
     ) -> None:
         self.engine = engine
         self.dispatcher = dispatcher
@@ -70,6 +85,8 @@ class Inbox:
         self.max_defer = max_defer
         self.wake = asyncio.Event()
         self.quiet = quiet
+        self.ack_budget = ack_budget
+        self.metrics = metrics
         self._in_flight = 0
         self._last_ack = float("-inf")
         self._waiting: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
@@ -81,8 +98,9 @@ class Inbox:
     async def accept(self, event: Event) -> None:
         """Store the event durably (a redelivery of one still waiting here is dropped).
 
-        Raises the database's error when the write fails: the platform must then get
-        an error status, so that it delivers again.
+        Raises the database's error when the write fails, and ``InboxUnavailable`` when
+        it takes longer than ``ack_budget``: the platform must then get an error status,
+        so that it delivers again.
         """
         row = {
             "platform": event.chat.platform,
@@ -98,7 +116,13 @@ class Inbox:
             self._committer = asyncio.create_task(self._commit_loop())  # held: a task nobody holds may be collected
         self._in_flight += 1
         try:
-            await done
+            await asyncio.wait_for(asyncio.shield(done), timeout=self.ack_budget)
+        except TimeoutError:
+            self._waiting = [(r, d) for r, d in self._waiting if d is not done]  # not handed to a commit yet: withdrawn
+            done.cancel()
+            if self.metrics is not None:
+                self.metrics.inbox_unavailable.inc()
+            raise InboxUnavailable(f"the inbox took no write within {self.ack_budget:g} s") from None
         finally:
             self._in_flight -= 1
             self._last_ack = asyncio.get_running_loop().time()

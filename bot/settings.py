@@ -10,7 +10,7 @@ the CLI prints it and exits with status 2.
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     public_url: str | None = setting("CLOSELOOP_PUBLIC_URL")
     secret_key: str | None = setting("CLOSELOOP_SECRET_KEY")
     form_link_minutes: int = setting("CLOSELOOP_FORM_LINK_MINUTES", 30, ge=5, le=1440)
+
+    # ---- operations: logs, health, acknowledgements (bot/health.py, bot/inbox.py)
+    log_format: Literal["text", "json"] = setting("CLOSELOOP_LOG_FORMAT", "text")
+    ack_budget_seconds: float = setting("CLOSELOOP_ACK_BUDGET_SECONDS", 1.5, gt=0, le=30)
+    ready_write_budget_seconds: float = setting("CLOSELOOP_READY_WRITE_BUDGET_SECONDS", 1.0, gt=0, le=30)
+    ready_max_inbox: int = setting("CLOSELOOP_READY_MAX_INBOX", 5000, ge=1)
+    ready_max_outbox: int = setting("CLOSELOOP_READY_MAX_OUTBOX", 20000, ge=1)
 
     @field_validator("public_url")
     @classmethod

@@ -11,15 +11,17 @@ from __future__ import annotations
 import io
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pylopdf_fonts_zh_cn
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure  # a bare Figure draws with Agg; pyplot (and a display) is never involved
-from matplotlib.font_manager import FontProperties
 
 from cards.markup import to_plain
 from cards.templates import CATALOG, category_text
 from storage.review import Review
+
+if TYPE_CHECKING:  # matplotlib is imported when a chart is drawn: a fifth of the bot's start-up otherwise
+    from matplotlib.axes import Axes
+    from matplotlib.font_manager import FontProperties
 
 TREND_SHOWN = 6  # months on the chart
 TOP_CATEGORIES = 6  # the rest would be unreadable; the card lists them all
@@ -38,11 +40,15 @@ def font_path() -> Path:
 
 @lru_cache(maxsize=4)
 def _font(size: float) -> FontProperties:
+    from matplotlib.font_manager import FontProperties
+
     return FontProperties(fname=str(font_path()), size=size)
 
 
 def review_chart(review: Review, *, lang: str) -> bytes:
     """A 1000×420 px PNG: grouped bars of records per type and month, bars of on-time rate per department."""
+    from matplotlib.figure import Figure  # a bare Figure draws with Agg; pyplot (and a display) is never involved
+
     figure = Figure(figsize=(10, 4.2), dpi=100)
     left, right = figure.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     _categories(left, review, lang)

@@ -19,15 +19,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
-
-from docx import Document
-from docx.oxml.ns import qn
-from docx.shared import Pt
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
 
 from cards.markup import Markup, md, to_plain
 from cards.templates import CATALOG, category_text, due_text, status_text
@@ -46,7 +39,10 @@ ROWS = ("topic", "meeting", "place", "participants", "problem", "key_points", "s
 PROBLEM_PARTS = ("what", "when", "where", "who", "why", "how")
 UNSAFE_FILENAME = re.compile(r'[\\/:*?"<>|\x00-\x1f]+')
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+if TYPE_CHECKING:  # openpyxl and python-docx are imported when a file is made: half of the bot's start-up otherwise
+    from openpyxl import Workbook
+
+HEADER_FILL_COLOUR = "DDEBF7"
 EAST_ASIAN_FONT = "宋体"  # present wherever Word or WPS reads Chinese
 
 
@@ -156,6 +152,9 @@ def record_markdown(view: RecordView, *, lang: str, zone: ZoneInfo) -> Markup:
 
 
 def record_xlsx(view: RecordView, *, lang: str, zone: ZoneInfo) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = t("export.sheet_record", lang)
@@ -166,7 +165,7 @@ def record_xlsx(view: RecordView, *, lang: str, zone: ZoneInfo) -> bytes:
     sheet.merge_cells(start_row=2, start_column=1, end_row=2, end_column=2)
     for index, row in enumerate(record_rows(view, lang=lang, zone=zone), start=3):
         label = _string(sheet.cell(index, 1), row.label)
-        label.font, label.fill = Font(bold=True), HEADER_FILL
+        label.font, label.fill = Font(bold=True), PatternFill("solid", fgColor=HEADER_FILL_COLOUR)
         label.alignment = Alignment(vertical="top")
         _string(sheet.cell(index, 2), "\n".join(row.lines)).alignment = Alignment(wrap_text=True, vertical="top")
     sheet.column_dimensions["A"].width = 18
@@ -175,6 +174,10 @@ def record_xlsx(view: RecordView, *, lang: str, zone: ZoneInfo) -> bytes:
 
 
 def record_docx(view: RecordView, *, lang: str, zone: ZoneInfo) -> bytes:
+    from docx import Document
+    from docx.oxml.ns import qn
+    from docx.shared import Pt
+
     document = Document()
     normal = document.styles["Normal"]
     normal.font.size = Pt(10.5)
@@ -235,13 +238,17 @@ def list_csv(rows: Sequence[ExportRow], *, lang: str, zone: ZoneInfo) -> bytes:
 
 
 def list_xlsx(rows: Sequence[ExportRow], *, lang: str, zone: ZoneInfo, title: str) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = t("export.sheet_list", lang)
     header = list_header(lang)
     for column, name in enumerate(header, start=1):
         cell = _string(sheet.cell(1, column), name)
-        cell.font, cell.fill = Font(bold=True), HEADER_FILL
+        cell.font, cell.fill = Font(bold=True), PatternFill("solid", fgColor=HEADER_FILL_COLOUR)
     for number, line in enumerate(list_values(rows, lang=lang, zone=zone), start=2):
         for column, value in enumerate(line, start=1):
             _string(sheet.cell(number, column), value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -10,7 +11,7 @@ from sqlmodel import Session, select
 
 from cards.templates import unique
 from storage.directory import ensure_person, find_department, set_department
-from storage.errors import NotFound
+from storage.errors import DomainError, NotFound
 from storage.lifecycle import load_record
 from storage.models import Department, FormDraft, Group, Person, Record
 from storage.queries import RecordView, record_view
@@ -65,10 +66,26 @@ def load_draft(session: Session, group: Group, person: Person, form_key: str) ->
     return session.exec(query).first()
 
 
+# The largest a filled-in record form can legitimately get (every section at its row and length limits, in
+# Chinese) is about 200 KB of JSON; anything beyond is not a draft worth keeping in every replica's memory.
+MAX_DRAFT_BYTES = 256 * 1024
+
+
+def draft_size(values: dict[str, Any]) -> int:
+    return len(json.dumps(values, ensure_ascii=False, default=str).encode())
+
+
 def save_draft(
     session: Session, group: Group, person: Person, form_key: str, values: dict[str, Any], now: datetime,
-    record: Record | None = None,
-) -> FormDraft:  # fmt: skip
+    record: Record | None = None, *, refuse_too_large: bool = True,
+) -> FormDraft | None:  # fmt: skip
+    """Keep a half-filled form. Over ``MAX_DRAFT_BYTES`` it is refused with a clear message,
+    or, where saving is only a courtesy (a submission that came back with errors), quietly not kept."""
+    size = draft_size(values)
+    if size > MAX_DRAFT_BYTES:
+        if refuse_too_large:
+            raise DomainError("draft.too_large", size=size // 1024, limit=MAX_DRAFT_BYTES // 1024)
+        return None
     draft = load_draft(session, group, person, form_key) or FormDraft(
         group_id=group.id or 0, person_id=person.id or 0, form_key=form_key
     )

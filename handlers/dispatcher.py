@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -139,6 +140,7 @@ class Dispatcher:
         on_enqueued: Callable[[], None] | None = None,
         capabilities: Mapping[str, Capabilities] | None = None,
         links: WebLinks | None = None,
+        on_dispatched: Callable[[Event, float], None] | None = None,  # the event and its seconds (metrics)
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -146,13 +148,17 @@ class Dispatcher:
         self.defaults = defaults or GroupDefaults()
         self.on_enqueued = on_enqueued
         self.capabilities = dict(capabilities or {})
+        self.on_dispatched = on_dispatched
         self.links = links  # web forms and the board: on when a public URL and a signing key are configured
 
     def answering(self, event: Event) -> Answering:
         return Answering(self.capabilities.get(event.chat.platform, MINIMAL), event)
 
     async def feed(self, event: Event) -> DispatchResult:
+        started = time.perf_counter()
         result = await in_db(self.engine, self.handle, event)
+        if self.on_dispatched is not None:
+            self.on_dispatched(event, time.perf_counter() - started)
         if result.enqueued and self.on_enqueued is not None:
             self.on_enqueued()
         return result

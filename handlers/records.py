@@ -131,7 +131,14 @@ def record_submit(payload: CardPayload, form: dict[str, Any], session: Session, 
                              topic=existing.topic if existing else "")  # fmt: skip
     if submission.errors:
         save_draft(
-            session, group, person, NEW_RECORD if existing is None else f"record:{existing.id}", form, now, existing
+            session,
+            group,
+            person,
+            NEW_RECORD if existing is None else f"record:{existing.id}",
+            form,
+            now,
+            existing,
+            refuse_too_large=False,
         )
         return Outcome(update=forms.refill(base, values=form, errors=submission.errors, warnings=submission.warnings,
                                            lang=lang))  # fmt: skip
@@ -142,7 +149,14 @@ def record_submit(payload: CardPayload, form: dict[str, Any], session: Session, 
                 lifecycle.submit(session=session, record_id=record.id, by=actor, now=now)
     except ValidationFailed as failed:
         save_draft(
-            session, group, person, NEW_RECORD if existing is None else f"record:{existing.id}", form, now, existing
+            session,
+            group,
+            person,
+            NEW_RECORD if existing is None else f"record:{existing.id}",
+            form,
+            now,
+            existing,
+            refuse_too_large=False,
         )
         errors = {FORM_FIELD.get(k, k): m.render(lang) for k, m in failed.errors.items()}
         return Outcome(update=forms.refill(base, values=form, errors=errors, warnings=submission.warnings, lang=lang))

@@ -16,7 +16,7 @@ sandbox's clock).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -35,11 +35,13 @@ from storage import lifecycle
 from storage.db import unit_of_work
 from storage.files import purge_expired, store_file
 from storage.followup import (
+    DueAt,
     OpenItem,
     already_queued,
+    among,
     cc_people,
     departments_by_id,
-    groups_with_open_items,
+    groups_not_yet_told,
     groups_with_records,
     open_items,
     participants_of,
@@ -89,6 +91,23 @@ class GroupInfo:
     meeting_minutes: int
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """What a set of groups shares for the follow-up: zone, calendar (a workspace's own when it has overrides) and times.
+
+    A tick first asks which schedules have something due now — a handful of rows however many groups there are —
+    and reads groups only for those.
+    """
+
+    zone: ZoneInfo
+    country: str
+    workspace: str  # "" unless the workspace has calendar overrides
+    prompt_time: time
+    warning_time: time
+    warning_days: int
+    meeting_minutes: int
+
+
 @dataclass
 class Tick:
     """What one pass knows: the groups, their calendars, the instant, and what it queued."""
@@ -100,6 +119,8 @@ class Tick:
     calendars: dict[tuple[str, str], WorkdayCalendar] = field(default_factory=dict)
     overrides: dict[str, CalendarOverrides] = field(default_factory=dict)
     queued: list[QueuedCard] = field(default_factory=list)
+    schedules: list[Schedule] = field(default_factory=list)
+    platforms: list[str] | None = None  # only these platforms' groups (None: all)
     limit: int = MAX_PER_TICK
     _due: dict[tuple[Any, ...], bool] = field(default_factory=dict)  # groups share zones: decide once per kind
 
@@ -107,34 +128,52 @@ class Tick:
     def load(
         cls, session: Session, *, as_of: datetime, now: datetime, platforms: Collection[str] | None = None
     ) -> Tick:
-        """The groups (only those of ``platforms`` when given: the sandbox's clock moves only its own groups)."""
-        tick = cls(session, as_of, now)
-        columns = (Group.id, Group.platform, Group.chat_id, Group.workspace, Group.timezone, Group.holiday_country,
-                   Group.language, Group.prompt_time, Group.warning_time, Group.warning_days,
-                   Group.meeting_reminder_minutes)  # fmt: skip
-        query = select(*columns)
-        if platforms is not None:
-            query = query.where(col(Group.platform).in_(list(platforms)))
-        for row in session.exec(query):
-            gid, platform, chat, workspace, tz, country, lang, prompt, warning, days, minutes = row
-            tick.groups[gid] = GroupInfo(gid, platform, chat, workspace, zone(tz), country, normalize_language(lang),
-                                         prompt, warning, days, minutes)  # fmt: skip
+        """The calendars' overrides and the few distinct schedules; groups themselves are read when a job needs them
+        (only those of ``platforms`` when given: the sandbox's clock moves only its own groups)."""
+        tick = cls(session, as_of, now, platforms=list(platforms) if platforms is not None else None)
         by_workspace: dict[str, tuple[set[date], set[date]]] = defaultdict(lambda: (set(), set()))
         for override in session.exec(select(CalendarOverride)):
             by_workspace[override.workspace][1 if override.is_workday else 0].add(override.day)
         tick.overrides = {ws: CalendarOverrides(frozenset(h), frozenset(w)) for ws, (h, w) in by_workspace.items()}
+        own_calendar = (
+            sa.case((col(Group.workspace).in_(list(tick.overrides)), Group.workspace), else_="")
+            if tick.overrides else sa.literal("")
+        )  # fmt: skip
+        query = sa.select(col(Group.timezone), col(Group.holiday_country), own_calendar, col(Group.prompt_time),
+                          col(Group.warning_time), col(Group.warning_days), col(Group.meeting_reminder_minutes))  # fmt: skip
+        rows = session.execute(tick.only_ours(query).distinct())
+        tick.schedules = [Schedule(zone(tz), country, workspace, *rest) for tz, country, workspace, *rest in rows]
         return tick
 
-    def calendar(self, group: GroupInfo) -> WorkdayCalendar:
+    def need_all(self) -> None:
+        """Read every group (of ``platforms``): for the rare job that looks at all of them (the monthly review)."""
+        self.need(self.session.execute(self.only_ours(sa.select(col(Group.id)))).scalars())
+
+    def only_ours(self, query: Any) -> Any:
+        return query if self.platforms is None else query.where(col(Group.platform).in_(self.platforms))
+
+    def need(self, group_ids: Iterable[int]) -> None:
+        """Read the groups a job is about to use (a tick over 100,000 groups reads only those that have something due)."""
+        missing = sorted({gid for gid in group_ids if gid not in self.groups})
+        columns = (Group.id, Group.platform, Group.chat_id, Group.workspace, Group.timezone, Group.holiday_country,
+                   Group.language, Group.prompt_time, Group.warning_time, Group.warning_days,
+                   Group.meeting_reminder_minutes)  # fmt: skip
+        for condition in among(self.session, col(Group.id), missing):
+            for row in self.session.execute(self.only_ours(sa.select(*columns).where(condition))):
+                gid, platform, chat, workspace, tz, country, lang, prompt, warning, days, minutes = row
+                self.groups[gid] = GroupInfo(gid, platform, chat, workspace, zone(tz), country,
+                                             normalize_language(lang), prompt, warning, days, minutes)  # fmt: skip
+
+    def calendar(self, group: GroupInfo | Schedule) -> WorkdayCalendar:
         key = (group.country, group.workspace if group.workspace in self.overrides else "")
         if key not in self.calendars:
             self.calendars[key] = WorkdayCalendar(group.country, self.overrides.get(key[1]))
         return self.calendars[key]
 
-    def local_day(self, group: GroupInfo) -> date:
+    def local_day(self, group: GroupInfo | Schedule) -> date:
         return to_local(self.as_of, group.zone).date()
 
-    def at_time_today(self, group: GroupInfo, at: time) -> bool:
+    def at_time_today(self, group: GroupInfo | Schedule, at: time) -> bool:
         """Today is a workday here and its ``at`` has come, within the grace window of the same day."""
         key = (group.zone.key, group.country, group.workspace if group.workspace in self.overrides else "", at)
         if key not in self._due:
@@ -163,12 +202,17 @@ def line_of(item: OpenItem) -> ItemLine:
 
 def daily_prompt(tick: Tick) -> int:
     """17:30 on workdays: one message per group with open items, @-mentioning owners who have not reported today."""
-    with_items = groups_with_open_items(tick.session)
-    due = [g for gid in with_items if (g := tick.groups.get(gid)) and tick.at_time_today(g, g.prompt_time)]
+    schedules = [
+        DueAt(s.zone.key, s.country, s.workspace or None, s.prompt_time, f"prompt:{tick.local_day(s).isoformat()}")
+        for s in tick.schedules if tick.at_time_today(s, s.prompt_time)
+    ]  # fmt: skip
+    if not schedules:
+        return 0  # no group's prompt time has come: nothing to read
+    ids = groups_not_yet_told(tick.session, schedules, own_calendars=list(tick.overrides), column=col(Group.prompt_time),
+                              limit=tick.limit, platforms=tick.platforms)  # fmt: skip
+    tick.need(ids)
+    due = [tick.groups[gid] for gid in ids]
     keys = {g.id: f"prompt:{tick.local_day(g).isoformat()}" for g in due}
-    full = {g.id: f"{g.platform}:{g.chat_id}:{keys[g.id]}" for g in due}
-    sent = already_queued(tick.session, list(full.values()))
-    due = sorted((g for g in due if full[g.id] not in sent), key=lambda g: g.id)[: tick.limit]
     if not due:
         return 0
     rows = open_items(tick.session, group_ids=[g.id for g in due])
@@ -198,25 +242,45 @@ def warning_day(due_day: date, days: int, calendar: WorkdayCalendar) -> date:
     return calendar.previous_workday(due_day - timedelta(days=days), include=True)
 
 
+def warning_window(tick: Tick, schedule: Schedule) -> tuple[datetime, datetime] | None:
+    """The deadlines (UTC) whose warning day is today under ``schedule``: N days ahead, and over the days off after today."""
+    calendar = tick.calendar(schedule)
+    today = tick.local_day(schedule)
+    if not calendar.is_workday(today):
+        return None
+    after_days_off = calendar.next_workday(today)  # a deadline N days after a day off is warned of today
+    first, last = today + timedelta(days=schedule.warning_days), after_days_off + timedelta(days=schedule.warning_days)
+    return local_to_utc(first, time(0), schedule.zone), local_to_utc(last, time(0), schedule.zone)
+
+
 def deadline_warning(tick: Tick) -> int:
     """N days (default 2) before each deadline, at the group's warning time: @owner and @recorder, once per due date."""
-    days = [g.warning_days for g in tick.groups.values()] or [0]
-    # the warning day is N days before, moved back over days off (a holiday is at most ~10 days long)
-    window_start, window_end = tick.as_of + timedelta(days=min(days) - 1), tick.as_of + timedelta(days=max(days) + 12)
+    windows = [w for s in tick.schedules if tick.at_time_today(s, s.warning_time) and (w := warning_window(tick, s))]
+    if not windows:
+        return 0  # no group's warning time has come (or today is no workday anywhere)
+    window_start, window_end = min(w[0] for w in windows), max(w[1] for w in windows)
+    rows = open_items(tick.session, due_after=max(tick.as_of, window_start), due_before=window_end, chats=True)
+    keys = {item.id: f"warning:{item.id}:{item.due_at.isoformat()}" for item in rows}
+    sent = already_queued(tick.session, [f"{i.platform}:{i.chat_id}:{keys[i.id]}" for i in rows])
+    rows = [i for i in rows if f"{i.platform}:{i.chat_id}:{keys[i.id]}" not in sent]  # most, once the day's are out
+    tick.need(item.group_id for item in rows)
     candidates = []
-    for item in open_items(tick.session, due_after=max(tick.as_of, window_start), due_before=window_end):
+    days_of: dict[tuple[Any, ...], date] = {}  # thousands of items share a few due days: ask the calendar once each
+    for item in rows:
         if (group := tick.groups.get(item.group_id)) is None:  # a group this tick does not look at
             continue
         due_day = to_local(item.due_at, group.zone).date()
-        day = warning_day(due_day, group.warning_days, tick.calendar(group))
+        calendar = tick.calendar(group)
+        memo = (id(calendar), due_day, group.warning_days)
+        if memo not in days_of:
+            days_of[memo] = warning_day(due_day, group.warning_days, calendar)
+        day = days_of[memo]
         if day != tick.local_day(group):
             continue
         fire = local_to_utc(day, group.warning_time, group.zone)
         if fire <= tick.as_of < min(fire + GRACE, item.due_at):
             candidates.append((group, item, (due_day - day).days))
-    keys = {item.id: f"warning:{item.id}:{item.due_at.isoformat()}" for _, item, _ in candidates}
-    sent = already_queued(tick.session, [f"{g.platform}:{g.chat_id}:{keys[i.id]}" for g, i, _ in candidates])
-    candidates = [c for c in candidates if f"{c[0].platform}:{c[0].chat_id}:{keys[c[1].id]}" not in sent][: tick.limit]
+    candidates = candidates[: tick.limit]
     people = people_by_id(
         tick.session, [i.owner_id for _, i, _ in candidates] + [i.recorder_id for _, i, _ in candidates]
     )
@@ -233,8 +297,10 @@ def deadline_warning(tick: Tick) -> int:
 def overdue_ladder(tick: Tick) -> int:
     """First workday morning after a missed deadline: 已延期, @owner and their lead. Two workdays later: @director, cc."""
     steps: list[tuple[GroupInfo, OpenItem, int, int]] = []
-    for item in open_items(tick.session, due_before=tick.as_of):
-        if (group := tick.groups.get(item.group_id)) is None:
+    overdue = open_items(tick.session, due_before=tick.as_of)
+    tick.need(item.group_id for item in overdue)
+    for item in overdue:
+        if (group := tick.groups.get(item.group_id)) is None:  # a group this tick does not look at
             continue
         calendar = tick.calendar(group)
         first = calendar.next_workday(to_local(item.due_at, group.zone).date())
@@ -287,10 +353,11 @@ def overdue_ladder(tick: Tick) -> int:
 
 def meeting_reminder(tick: Tick) -> int:
     """Before the record's next meeting (default 1 hour): @participants."""
-    window = max([g.meeting_minutes for g in tick.groups.values()] or [60])
+    window = max([s.meeting_minutes for s in tick.schedules] or [60])
     records = list(tick.session.exec(select(Record).where(
         Record.status != RecordStatus.CLOSED, col(Record.next_meeting_at) > tick.as_of,
         col(Record.next_meeting_at) <= tick.as_of + timedelta(minutes=window))))  # fmt: skip
+    tick.need(r.group_id for r in records)
     due = [
         r
         for r in records
@@ -313,6 +380,7 @@ def confirmation_reminder(tick: Tick) -> int:
     """Half a workday after submission, @ the participants who still have not signed off. Once."""
     waiting = list(tick.session.exec(select(Record).where(Record.status == RecordStatus.CONFIRMING,
                                                           col(Record.submitted_at).is_not(None))))  # fmt: skip
+    tick.need(r.group_id for r in waiting)
     due = []
     for record in waiting:
         if (group := tick.groups.get(record.group_id)) is None:
@@ -341,13 +409,20 @@ def monthly_review(tick: Tick) -> int:
     the same day's grace window.
     """
     first_workdays: dict[tuple[Any, ...], date] = {}
-    due = []
-    for group in tick.groups.values():
+
+    def first_workday_now(group: GroupInfo | Schedule) -> bool:
         today = tick.local_day(group)
         key = (group.country, group.workspace, today.year, today.month)
         if key not in first_workdays:
             first_workdays[key] = tick.calendar(group).next_workday(today.replace(day=1), include=True)
-        if today == first_workdays[key] and tick.at_time_today(group, group.prompt_time):
+        return today == first_workdays[key] and tick.at_time_today(group, group.prompt_time)
+
+    if not any(first_workday_now(s) for s in tick.schedules):
+        return 0  # not the first workday's prompt time anywhere: nothing to read
+    tick.need_all()
+    due = []
+    for group in tick.groups.values():
+        if first_workday_now(group):
             due.append(group)
     if not due:
         return 0

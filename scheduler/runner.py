@@ -8,7 +8,8 @@ PostgreSQL database: every job is query + enqueue under a unique key.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 
 import sqlalchemy as sa
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -25,20 +26,25 @@ class SchedulerRunner:
     def __init__(
         self, engine: sa.Engine, clock: Clock, *, interval_seconds: int = 60,
         on_enqueued: Callable[[], None] | None = None,
+        on_tick: Callable[[Mapping[str, int], float], None] | None = None,
     ) -> None:  # fmt: skip
         self.engine = engine
         self.clock = clock
         self.interval_seconds = interval_seconds
         self.on_enqueued = on_enqueued
+        self.on_tick = on_tick  # what each job queued and how long the tick took (metrics)
         self._scheduler: AsyncIOScheduler | None = None
 
     async def tick(self) -> dict[str, int]:
         now = self.clock.now()
+        started = time.perf_counter()
         try:
             counts = await in_db(self.engine, run_jobs, self.engine, as_of=now, now=now)
         except Exception:
             log.exception("scheduler tick at %s failed", now.isoformat())
             return {}
+        if self.on_tick is not None:
+            self.on_tick(counts, time.perf_counter() - started)
         if any(counts.values()):
             log.info("scheduler tick at %s queued %s", now.isoformat(), counts)
             if self.on_enqueued is not None:

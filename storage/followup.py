@@ -8,15 +8,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any, NamedTuple
 
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session, col, select
 
 from storage.models import (
     ActionItem,
     CarbonCopy,
     Department,
+    Group,
     OutboxMessage,
     Participant,
     Person,
@@ -29,12 +32,47 @@ ACTIVE = (RecordStatus.IN_PROGRESS, RecordStatus.DELAYED)
 CHUNK = 900  # ids per IN (...) list
 
 
-def groups_with_open_items(session: Session) -> set[int]:
-    """Groups that have at least one open item in an active record."""
-    return set(session.exec(
-        select(Record.group_id).join(ActionItem, col(ActionItem.record_id) == Record.id)
-        .where(ActionItem.status == ItemStatus.OPEN, col(Record.status).in_(ACTIVE)).distinct()
-    ))  # fmt: skip
+class DueAt(NamedTuple):
+    """Groups of one schedule whose time has come, and the key suffix their message gets today."""
+
+    timezone: str
+    country: str
+    workspace: str | None  # None: any workspace but those with their own calendar (``own_calendars``)
+    at: time
+    key: str  # e.g. "prompt:2026-11-24"; the full key is "<platform>:<chat_id>:<key>", as the scheduler posts it
+
+
+def groups_not_yet_told(session: Session, due: Sequence[DueAt], *, own_calendars: Sequence[str],
+                        column: Any, limit: int, platforms: Sequence[str] | None = None) -> list[int]:  # fmt: skip
+    """Groups with an open item, of a due schedule (matched on ``column``: the group's prompt time…), whose
+    message of today is not in the outbox yet — at most ``limit``, lowest ids first. The database does the
+    matching, so a tick over 100,000 groups reads only the ones it will post to."""
+    has_open_item = (
+        sa.select(sa.literal(1))
+        .select_from(ActionItem)
+        .join(Record, col(Record.id) == col(ActionItem.record_id))
+        .where(col(Record.group_id) == col(Group.id), col(ActionItem.status) == ItemStatus.OPEN,
+               col(Record.status).in_(ACTIVE))
+        .exists()
+    )  # fmt: skip
+    schedules = []
+    for each in dict.fromkeys(due):
+        key = col(Group.platform) + ":" + col(Group.chat_id) + f":{each.key}"
+        told = sa.select(sa.literal(1)).where(col(OutboxMessage.idempotency_key) == key).exists()
+        if each.workspace is not None:
+            workspace = col(Group.workspace) == each.workspace
+        elif own_calendars:
+            workspace = col(Group.workspace).not_in(list(own_calendars))
+        else:
+            workspace = sa.true()
+        schedules.append(sa.and_(col(Group.timezone) == each.timezone, col(Group.holiday_country) == each.country,
+                                 workspace, column == each.at, ~told))  # fmt: skip
+    if not schedules:
+        return []
+    query = sa.select(col(Group.id)).where(sa.or_(*schedules), has_open_item).order_by(col(Group.id)).limit(limit)
+    if platforms is not None:
+        query = query.where(col(Group.platform).in_(list(platforms)))
+    return list(session.execute(query).scalars())
 
 
 def groups_with_records(session: Session, group_ids: Sequence[int]) -> set[int]:
@@ -49,6 +87,19 @@ def groups_with_records(session: Session, group_ids: Sequence[int]) -> set[int]:
 def chunks(values: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+def among(session: Session, column: Any, values: Sequence[Any]) -> Iterable[Any]:
+    """``column IN values`` as few conditions as the backend allows: one array parameter on PostgreSQL
+    (``= ANY(…)``: a tick may check 20,000 keys, and the driver rewrites a query per placeholder), chunks elsewhere."""
+    if not values:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        element = sa.String() if isinstance(values[0], str) else sa.Integer()
+        yield column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(element)))
+        return
+    for part in chunks(values):
+        yield column.in_(part)
 
 
 def people_by_id(session: Session, ids: Iterable[int]) -> dict[int, Person]:
@@ -71,26 +122,41 @@ class OpenItem(NamedTuple):
     group_id: int
     record_version: int
     recorder_id: int
+    platform: str = ""  # the group's platform and chat, with ``chats=True`` (to build outbox keys without the group)
+    chat_id: str = ""
 
 
 def open_items(session: Session, *, group_ids: Sequence[int] | None = None,
-               due_before: datetime | None = None, due_after: datetime | None = None) -> list[OpenItem]:  # fmt: skip
+               due_before: datetime | None = None, due_after: datetime | None = None,
+               chats: bool = False) -> list[OpenItem]:  # fmt: skip
     """Open items of active records (the scheduler's index: status, due_at)."""
+    columns: list[Any] = [
+        ActionItem.id,
+        ActionItem.seq,
+        ActionItem.record_id,
+        ActionItem.description,
+        ActionItem.owner_id,
+        ActionItem.due_at,
+        Record.group_id,
+        Record.version,
+        Record.recorder_id,
+    ]
     query = (
-        select(ActionItem.id, ActionItem.seq, ActionItem.record_id, ActionItem.description, ActionItem.owner_id,
-               ActionItem.due_at, Record.group_id, Record.version, Record.recorder_id)
+        sa.select(*columns, *((Group.platform, Group.chat_id) if chats else ()))
         .join(Record, col(Record.id) == ActionItem.record_id)
-        .where(ActionItem.status == ItemStatus.OPEN, col(Record.status).in_(ACTIVE))
+        .where(col(ActionItem.status) == ItemStatus.OPEN, col(Record.status).in_(ACTIVE))
     )  # fmt: skip
+    if chats:
+        query = query.join(Group, col(Group.id) == Record.group_id)
     if due_before is not None:
         query = query.where(col(ActionItem.due_at) < due_before)
     if due_after is not None:
         query = query.where(col(ActionItem.due_at) >= due_after)
     if group_ids is None:
-        return [OpenItem(*row) for row in session.exec(query)]
+        return [OpenItem(*row) for row in session.execute(query)]
     rows: list[OpenItem] = []
     for part in chunks(list(group_ids)):
-        rows.extend(OpenItem(*row) for row in session.exec(query.where(col(Record.group_id).in_(part))))
+        rows.extend(OpenItem(*row) for row in session.execute(query.where(col(Record.group_id).in_(part))))
     return rows
 
 
@@ -107,10 +173,8 @@ def reported_since(session: Session, item_ids: Sequence[int], since: datetime) -
 
 def already_queued(session: Session, keys: Sequence[str]) -> set[str]:
     found: set[str] = set()
-    for part in chunks(list(keys)):
-        found.update(
-            session.exec(select(OutboxMessage.idempotency_key).where(col(OutboxMessage.idempotency_key).in_(part)))
-        )
+    for condition in among(session, col(OutboxMessage.idempotency_key), list(keys)):
+        found.update(session.exec(select(OutboxMessage.idempotency_key).where(condition)))
     return found
 
 

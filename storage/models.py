@@ -22,6 +22,7 @@ from sqlalchemy import (
     Numeric,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -283,11 +284,21 @@ class InboundEvent(SQLModel, table=True):
     last_error: str | None = _text(default=None)
 
 
+WAITING = text("status = 'pending'")
+
+
 class OutboxMessage(SQLModel, table=True):
     """A message that must arrive, written in the transaction that caused it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        # The sender reads a platform's waiting messages oldest first, and checks that each is the oldest waiting
+        # one of its chat. Partial indexes hold only the waiting rows, so neither read walks past the sent ones,
+        # whatever the planner's statistics say after a burst.
+        Index("ix_outbox_waiting", "platform", "id", postgresql_where=WAITING, sqlite_where=WAITING),
+        Index("ix_outbox_chat_order", "platform", "target", "id", postgresql_where=WAITING, sqlite_where=WAITING),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     idempotency_key: str = Field(max_length=200, unique=True)
@@ -298,10 +309,42 @@ class OutboxMessage(SQLModel, table=True):
     attempts: int = Field(default=0)
     next_attempt_at: datetime = _utc()
     locked_until: datetime | None = _utc(default=None)
+    locked_by: str | None = Field(default=None, max_length=64, description="the sender holding the lease")
     last_error: str | None = _text(default=None)
     platform_message_id: str | None = Field(default=None, max_length=200)
     created_at: datetime = _utc()
     sent_at: datetime | None = _utc(default=None)
+
+
+class OutboxSlot(SQLModel, table=True):
+    """One send that a platform counts against its rate limits (``bot.outbox`` explains the pacing).
+
+    ``counted_at`` is the latest instant the platform can have counted the send:
+    when its answer came, or, while none has, a moment after it was sent. A slot
+    counts in a sliding window until ``counted_at`` + the window's length; older
+    rows are deleted as the sender goes, so the table holds about a second's sends.
+    """
+
+    __tablename__ = "outbox_slots"
+    __table_args__ = (
+        Index("ix_outbox_slots_app", "platform", "counted_at"),
+        Index("ix_outbox_slots_chat", "platform", "target", "counted_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    target: str = Field(max_length=200)
+    taken_at: datetime = _utc()
+    counted_at: datetime = _utc()
+
+
+class ReadinessProbe(SQLModel, table=True):
+    """The row ``/readyz`` writes to prove the database takes a write (a locked file or a full disk does not)."""
+
+    __tablename__ = "readiness_probe"
+
+    name: str = Field(primary_key=True, max_length=64)
+    checked_at: datetime = _utc()
 
 
 class FormDraft(SQLModel, table=True):

@@ -15,7 +15,6 @@ from html import escape
 from pathlib import Path
 
 from aiohttp import web
-from pypinyin import Style, lazy_pinyin
 
 from cards.html import page_css, page_script
 from cards.templates import t
@@ -124,6 +123,8 @@ def message_page(*, title: str, text: str, lang: str, status: int) -> web.Respon
 
 def people_choices(people: Iterable[Person], departments: dict[int, Department]) -> list[tuple[str, str, str]]:
     """(user id, "name（department）", search words): the id, the name's pinyin, and its initials (张伟 → zw)."""
+    from pypinyin import Style, lazy_pinyin  # its dictionaries take a third of a second to load: only when asked
+
     choices = []
     for person in people:
         name = person.display_name or person.user_id

@@ -136,16 +136,21 @@ async def test_a_crash_between_commit_and_send_loses_nothing_and_sends_once(
     assert len(platform.received) == 1
 
 
-async def test_a_crash_while_sending_waits_for_the_lease_then_sends(engine: sa.Engine, clock: ManualClock) -> None:
+async def test_a_crash_while_sending_holds_the_message_only_for_a_short_lease(
+    engine: sa.Engine, clock: ManualClock
+) -> None:
     put(engine, clock, "k1")
     dying = sender_for(engine, FakePlatform(), clock)
-    claimed = dying._claim(10, None)  # claimed, then the process died before delivering
+    claimed = dying.claim("fake", 10).items  # claimed, then the process died before delivering
     assert len(claimed) == 1
     platform = FakePlatform()
     restarted = sender_for(engine, platform, clock)
     assert await restarted.run_once() == [], "the lease still holds"
-    clock.advance(timedelta(seconds=61))
+    clock.advance(dying.lease - timedelta(seconds=1))
+    assert await restarted.run_once() == [], "the lease still holds"
+    clock.advance(timedelta(seconds=2))
     assert len(await restarted.run_once()) == 1 and len(platform.received) == 1
+    assert dying.lease <= timedelta(seconds=15), "after a crash the message waits seconds, not a minute"
 
 
 async def test_the_per_chat_rate_limit_spaces_messages_and_keeps_their_order(

@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlmodel import Session, SQLModel, select
 
 from storage.db import make_engine
-from storage.migrate import alembic_config, current_revision, head_revision, upgrade
+from storage.migrate import alembic_config, current_revision, head_revision, newest_file_revision, upgrade
 from storage.models import AuditEntry, Group
 from storage.types import AuditAction
 
@@ -26,6 +26,10 @@ def schema_drift(engine: sa.Engine) -> list:
 def test_migrating_from_empty_gives_exactly_the_models(engine: sa.Engine) -> None:
     assert current_revision(engine) == head_revision() is not None
     assert schema_drift(engine) == []
+
+
+def test_revisions_are_numbered_like_their_files_so_the_newest_file_is_the_head() -> None:
+    assert newest_file_revision() == head_revision()
 
 
 def test_migrating_again_is_a_no_op(engine: sa.Engine) -> None:
