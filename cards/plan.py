@@ -217,6 +217,8 @@ def _history_line(entry: Any, page: Any, *, lang: str, zone: ZoneInfo) -> Markup
     elif entry.action.value == "item.reassigned":
         params.update(old=name(detail.get("old")), new=name(detail.get("new")),
                       reason=t("plan.reason_suffix", lang, reason=detail["reason"]) if detail.get("reason") else "")  # fmt: skip
+    elif entry.action.value == "record.escalated" and detail.get("level"):
+        params["reason"] = t("history.ladder", lang, level=detail["level"])
     elif entry.action.value == "record.resource_decided":
         params["reason"] = t("plan.reason_suffix", lang, reason=detail["reason"]) if detail.get("reason") else ""
     key = f"history.action.{entry.action.value}"

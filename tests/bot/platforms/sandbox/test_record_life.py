@@ -137,3 +137,10 @@ async def test_history_in_english(chat: SandboxChat) -> None:
     await chat.say("wangfang", "/action due R1-2 2026-12-04 vendor late")
     said = texts(await chat.say("lina", "/record history R1"))
     assert "History of R1" in said and "王芳: moved R1-2 from 2026-11-26 18:00 to 2026-12-04 23:59: vendor late" in said
+
+
+async def test_history_names_the_ladders_steps(chat: SandboxChat) -> None:
+    await active_record(chat)
+    await jump(chat, "2026-11-27T10:00+08:00")  # R1-2 missed 26 Nov: step 1, and the record is delayed
+    said = texts(await chat.say("zhangwei", "历史 R1"))
+    assert "机器人：升级 R1-2（逾期提醒第 1 步）" in said and "机器人：记录转为已延期（R1-2 overdue）" in said
