@@ -335,3 +335,24 @@ def _year(year: int) -> int:
     if year not in YEARS:
         raise ValueError(f"year {year} is out of range")
     return year
+
+
+def split_when(
+    text: str, *, now: datetime, zone: ZoneInfo, prefer: Prefer = Prefer.FUTURE, most_words: int = 4
+) -> tuple[ParsedWhen, str]:
+    """A date at the start of ``text`` and what follows it: ``改期 R12-2 12月4日 18:00 等供应商到货``.
+
+    The longest run of leading words (at most ``most_words``) that reads as a
+    date wins, so ``2026-03-15 18:00 原因`` keeps its time; the rest, as typed, is
+    returned (a reason, say). Raises ``WhenParseError`` when no leading words read as a date.
+    """
+    spans = [match.span() for match in re.finditer(r"\S+", text)]
+    for count in range(min(most_words, len(spans)), 0, -1):
+        head = text[spans[0][0] : spans[count - 1][1]]
+        try:
+            when = parse_when(head, now=now, zone=zone, prefer=prefer)
+        except WhenParseError:
+            continue
+        rest = text[spans[count][0] :] if count < len(spans) else ""
+        return when, rest.strip()
+    raise WhenParseError(text[spans[0][0] : spans[0][1]] if spans else text)

@@ -104,7 +104,7 @@ def record_rows(view: RecordView, *, lang: str, zone: ZoneInfo) -> list[TableRow
         t("export.resource_line", lang, what=r.request.what, amount=amount_text(r.request),
           approver=r.approver.display_name if r.approver else t("summary.none", lang),
           decision=t(f"resource_status.{r.request.status.value}", lang),
-          decided=f"（{at(r.request.decided_at)}）" if r.request.decided_at else "")
+          decided=_decided(r, lang, at))
         for r in view.resources
     ]  # fmt: skip
     status = [status_text(record.status, lang) + (f"（{at(record.closed_at)}）" if record.closed_at else "")]
@@ -134,6 +134,19 @@ def record_rows(view: RecordView, *, lang: str, zone: ZoneInfo) -> list[TableRow
 def _authority(decision: bool, resource: bool, lang: str) -> str:
     key = {(True, True): "both", (True, False): "decision", (False, True): "resource"}.get((decision, resource))
     return f"（{t(f'authority.{key}', lang)}）" if key else ""
+
+
+def _decided(view: Any, lang: str, at: Any) -> Markup | str:
+    """When it was decided; by whom when that was not the named approver (an admin); the note."""
+    request = view.request
+    if request.decided_at is None:
+        return ""
+    decider = getattr(view, "decided_by", None)
+    by = ""
+    if decider is not None and (view.approver is None or decider.id != view.approver.id):
+        by = t("export.decided_by", lang, name=decider.display_name)
+    note = t("export.decided_note", lang, note=request.decision_note) if getattr(request, "decision_note", None) else ""
+    return t("export.decided", lang, at=at(request.decided_at), by=by, note=note)
 
 
 def amount_text(request: Any) -> str:

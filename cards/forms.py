@@ -38,6 +38,7 @@ from cards.model import (
     Tone,
     with_errors,
 )
+from cards.quantities import PercentError, read_percent
 from cards.templates import t
 from storage.errors import message as storage_message
 from storage.rules import RULES, ActionItemInput, check_action_item, check_texts
@@ -104,6 +105,7 @@ class ItemDraft:
     due_at: datetime | None
     measure: str | None
     term: str
+    resources: str | None = None
 
 
 @dataclass
@@ -116,7 +118,11 @@ class ResourceDraft:
 
 @dataclass
 class RecordSubmission:
+    """``present``: the lists the submission carried at all; editing a record, a list it leaves out stays as it is."""
+
     fields: dict[str, Any] = field(default_factory=dict)
+    recorder_user_id: str | None = None
+    present: set[str] = field(default_factory=set)
     participants: list[ParticipantDraft] = field(default_factory=list)
     key_points: list[tuple[str, str]] = field(default_factory=list)
     items: list[ItemDraft] = field(default_factory=list)
@@ -128,9 +134,14 @@ class RecordSubmission:
 
 
 def record_form(
-    *, lang: str, payload: CardPayload, editing: str | None = None, topic: str = "", existing_items: Sequence[str] = ()
-) -> Card:
-    """The template's whole record as one form, in its sections. ``editing``: the record's ref."""
+    *, lang: str, payload: CardPayload, editing: str | None = None, topic: str = "", existing_items: Sequence[str] = (),
+    recorder: str | None = None, submit_for_signoff: bool = False,
+) -> Card:  # fmt: skip
+    """The template's whole record as one form, in its sections. ``editing``: the record's ref.
+
+    ``recorder``: the user id the recorder field starts with (who opens the record);
+    ``submit_for_signoff``: editing a prepared draft, whose submit asks for sign-off.
+    """
     hint = t("form.date_hint", lang)
 
     def text(name: str, *, required: bool = False, multiline: bool = False, limit: str | None = None) -> TextInput:
@@ -161,6 +172,8 @@ def record_form(
             TextInput(name="topic", label=label("topic", lang), required=True, value=topic or None, max_length=RULES.limits["topic"]),
             when("meeting_start"), when("meeting_end"), text("place"), text("meeting_link"),
             Select(name="category", label=label("category", lang), options=categories),
+            PersonPicker(name="recorder", label=label("recorder", lang), values=[recorder] if recorder else []),
+            text("meeting_goal"), text("meeting_agenda", multiline=True), text("material_link"),
         ]),
         Section(title=t("form.section.participants", lang), hint=t("form.section.participants_hint", lang), inputs=[
             Repeat(name="participants", label=t("form.section.participants", lang), rows=[], min_rows=1, max_rows=30,
@@ -200,7 +213,9 @@ def record_form(
         Section(title=t("form.section.notes", lang), inputs=[text("notes", multiline=True), when("next_meeting_at")]),
     ]  # fmt: skip
     submit_action, submit_key = (
-        (ActionId.RECORD_SAVE, "form.save") if editing else (ActionId.RECORD_SUBMIT, "form.submit")
+        (ActionId.RECORD_SAVE, "form.save")
+        if editing and not submit_for_signoff
+        else (ActionId.RECORD_SUBMIT, "form.submit")
     )
     form = Form(
         form_id="record",
@@ -216,12 +231,19 @@ def record_form(
     )
 
 
-def parse_record_form(values: Mapping[str, Any], *, now: datetime, zone: ZoneInfo, lang: str) -> RecordSubmission:
+def parse_record_form(
+    values: Mapping[str, Any], *, now: datetime, zone: ZoneInfo, lang: str, editing: bool = False
+) -> RecordSubmission:
+    """``editing``: an existing record; the lists a submission leaves out (no key at all) are kept as they are."""
     out = RecordSubmission()
     errors, warnings = out.errors, out.warnings
-    for name in ("topic", "place", "meeting_link", "problem", "impact", "root_cause", "notes",
-                 *[f"problem_{p}" for p in PROBLEM_PARTS]):  # fmt: skip
+    out.present = {name for name in ("participants", "key_points", "items", "resources", "cc_people",
+                                     "cc_departments") if name in values or not editing}  # fmt: skip
+    for name in ("topic", "place", "meeting_link", "problem", "impact", "root_cause", "notes", "meeting_goal",
+                 "meeting_agenda", "material_link", *[f"problem_{p}" for p in PROBLEM_PARTS]):  # fmt: skip
         out.fields[name] = _text(values, name) or None
+    recorders = _people(values, "recorder")
+    out.recorder_user_id = recorders[0] if recorders else None
     if not out.fields["topic"]:
         errors["topic"] = storage_message("text.required", label=label("topic", lang)).render(lang)
     if not out.fields["problem"]:
@@ -255,7 +277,7 @@ def parse_record_form(values: Mapping[str, Any], *, now: datetime, zone: ZoneInf
         authority = _text(row, "authority") or "none"
         out.participants.append(ParticipantDraft(people[0], _text(row, "department") or None,
                                                  authority in ("decision", "both"), authority in ("resource", "both")))  # fmt: skip
-    if not _rows(values, "participants"):
+    if not _rows(values, "participants") and "participants" in out.present:
         errors["participants.0.person"] = storage_message("record.participants_required").render(lang)
 
     seen_departments: set[str] = set()
@@ -308,8 +330,10 @@ def parse_item_row(
     owners = _people(row, "owner")
     term = _text(row, "term") or ItemTerm.SHORT.value
     draft = ItemDraft(index, _text(row, "description"), owners, due, _text(row, "measure") or None,
-                      term if term in {t.value for t in ItemTerm} else ItemTerm.SHORT.value)  # fmt: skip
-    checked = check_action_item(ActionItemInput(draft.description, owners, due, draft.measure), now=now)
+                      term if term in {t.value for t in ItemTerm} else ItemTerm.SHORT.value,
+                      _text(row, "resources") or None)  # fmt: skip
+    checked = check_action_item(ActionItemInput(draft.description, owners, due, draft.measure, draft.resources),
+                                now=now)  # fmt: skip
     names = {"description": "description", "owner": "owner", "due": "due", "measure": "measure"}
     for key, msg in checked.errors.items():
         if key == "due" and "due" in local_errors:
@@ -335,23 +359,27 @@ def refill(card: Card, *, values: Mapping[str, Any], errors: Errors, warnings: E
 # ---------------------------------------------------------------- small forms
 
 
-def item_form(*, ref: str, payload: CardPayload, lang: str) -> Card:
+def item_form(*, ref: str, payload: CardPayload, lang: str, editing: str | None = None) -> Card:
+    """A new item for record ``ref``, or (``editing``: the item's ref) the item's own form, with its resources."""
     hint = t("form.date_hint", lang)
     terms = [Option(value=term.value, label=t(f"term.{term.value}", lang)) for term in ItemTerm]
+    inputs: list[Any] = [
+        TextInput(name="description", label=label("description", lang), required=True, max_length=RULES.limits["description"]),
+        PersonPicker(name="owner", label=label("owner", lang), required=True),
+        DateInput(name="due", label=label("due", lang), required=True, hint=hint),
+        TextInput(name="measure", label=label("measure", lang), max_length=RULES.limits["measure"]),
+        Select(name="term", label=t("field.term", lang), options=terms, value=ItemTerm.SHORT.value),
+    ]  # fmt: skip
+    if editing:
+        inputs.append(TextInput(name="resources", label=label("resources", lang), max_length=RULES.limits["resources"]))
+    action, title = (ActionId.ITEM_EDIT, t("item_form.title_edit", lang, ref=editing)) if editing else (
+        ActionId.ITEM_ADD, t("item_form.title", lang, ref=ref))  # fmt: skip
     form = Form(
         form_id="item",
-        sections=[Section(title=None, inputs=[
-            TextInput(name="description", label=label("description", lang), required=True, max_length=RULES.limits["description"]),
-            PersonPicker(name="owner", label=label("owner", lang), required=True),
-            DateInput(name="due", label=label("due", lang), required=True, hint=hint),
-            TextInput(name="measure", label=label("measure", lang), max_length=RULES.limits["measure"]),
-            Select(name="term", label=t("field.term", lang), options=terms, value=ItemTerm.SHORT.value),
-        ])],
-        submit=Button(label=t("item_form.submit", lang), action=ActionId.ITEM_ADD, payload=payload, style=ButtonStyle.PRIMARY),
-    )  # fmt: skip
-    return Card(
-        header=Header(title=t("item_form.title", lang, ref=ref), tone=Tone.INFO), elements=[form], payload=payload
+        sections=[Section(title=None, inputs=inputs)],
+        submit=Button(label=t("item_form.submit", lang), action=action, payload=payload, style=ButtonStyle.PRIMARY),
     )
+    return Card(header=Header(title=title, tone=Tone.INFO), elements=[form], payload=payload)
 
 
 def progress_form(*, items: Sequence[tuple[str, str]], payload: CardPayload, lang: str) -> Card:
@@ -389,18 +417,62 @@ def single_text_form(
 
 
 def parse_percent(text: str, *, lang: str) -> tuple[int | None, str | None]:
+    """The form's percent field, read as the command reads it (``cards.quantities``): 60, 60%, （60%）."""
     if not text:
         return None, None
     try:
-        value = round(float(text))
-    except ValueError:
+        value = read_percent(text, bare_number=True)
+    except PercentError:
+        return None, storage_message("progress.bad_percent", percent=text).render(lang)
+    if value is None:
         return None, t("error.number", lang, value=text)
-    if not 0 <= value <= 100:
-        return None, storage_message("progress.bad_percent", percent=value).render(lang)
     return value, None
+
+
+def submit_anyway(card: Card, *, warnings: Errors, lang: str) -> Card:
+    """The form back once with its warnings: a banner, and its submit button now says 仍然提交."""
+    elements: list[Any] = [Markdown(text=md("**{}**", t("form.warnings_banner", lang, count=len(warnings))))]
+    for element in card.elements:
+        if isinstance(element, Form):
+            submit = element.submit.model_copy(update={"label": t("form.submit_anyway", lang)})
+            element = element.model_copy(update={"submit": submit})
+        elements.append(element)
+    return card.model_copy(update={"elements": elements})
 
 
 __all__ = [
     "MultiSelect", "RecordSubmission", "item_form", "parse_item_row", "parse_percent", "parse_record_form",
     "progress_form", "record_form", "refill", "single_text_form",
 ]  # fmt: skip
+
+
+# ---------------------------------------------------------------- the plan-change forms' pieces
+
+
+def required(label_text: str, lang: str) -> str:
+    return storage_message("text.required", label=label_text).render(lang)
+
+
+def people_of(values: Mapping[str, Any], name: str) -> list[str]:
+    """The user ids a person picker sent."""
+    return _people(values, name)
+
+
+def date_input(name: str, lang: str, *, required: bool = False, with_time: bool = False) -> DateInput:
+    return DateInput(name=name, label=label(name, lang), required=required, with_time=with_time,
+                     hint=t("form.date_hint", lang))  # fmt: skip
+
+
+def reason_input(lang: str, *, required: bool) -> TextInput:
+    return TextInput(name="reason", label=label("reason", lang), required=required, max_length=RULES.limits["reason"])
+
+
+def small_form(*, title: str, hint: str | None, submit: str, action: ActionId, payload: CardPayload, lang: str,
+               inputs: Sequence[Any]) -> Card:  # fmt: skip
+    """A few inputs and one button: a new deadline, another owner, a meeting reply."""
+    form = Form(
+        form_id=str(action).replace(".", "_"),
+        sections=[Section(title=None, hint=hint, inputs=list(inputs))],
+        submit=Button(label=submit, action=action, payload=payload, style=ButtonStyle.PRIMARY),
+    )
+    return Card(header=Header(title=title, tone=Tone.INFO), elements=[form], payload=payload)

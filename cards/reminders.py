@@ -21,6 +21,7 @@ class ItemLine:
     record_version: int
     description: str
     due_at: datetime
+    item_id: int | None = None
 
 
 def daily_prompt(
@@ -41,7 +42,8 @@ def daily_prompt(
                payload=CardPayload(record_id=record_id, version=item.record_version), style=ButtonStyle.PRIMARY)
         for record_id, item in sorted(records.items())[:5]
     ]  # fmt: skip
-    elements.append(Note(text=t("prompt.hint", lang)))
+    first = next((items[0].ref for _, items in owners if items), "R12-2")
+    elements.append(Note(text=t("prompt.hint", lang, ref=first)))
     if buttons:
         elements.append(Actions(buttons=buttons))
     return Card(header=Header(title=t("prompt.title", lang, date=date), tone=Tone.INFO), elements=elements)
@@ -68,7 +70,17 @@ def overdue_first(*, item: ItemLine, owner: str, leads: Sequence[str], lang: str
     text = t("overdue1.text", lang, owner=mention(owner), description=item.description, due=due_text(item.due_at, zone),
              lead=_mentions(leads) or mention(owner))  # fmt: skip
     return Card(header=Header(title=t("overdue1.title", lang, ref=item.ref), tone=Tone.DANGER),
-                elements=[Markdown(text=text), _progress_button(item, lang)])  # fmt: skip
+                elements=[Markdown(text=text), _progress_button(item, lang), *_plan_buttons(item, lang)])  # fmt: skip
+
+
+def _plan_buttons(item: ItemLine, lang: str) -> list[Actions]:
+    """What the overdue notice asks for, one press away: a new date, another owner, or a cancellation."""
+    if item.item_id is None:
+        return []
+    payload = CardPayload(record_id=item.record_id, version=item.record_version, item_id=item.item_id)
+    keys = (("button.due", ActionId.ITEM_DUE_OPEN), ("button.owner", ActionId.ITEM_OWNER_OPEN),
+            ("button.cancel_item", ActionId.ITEM_CANCEL_OPEN))  # fmt: skip
+    return [Actions(buttons=[Button(label=t(key, lang), action=action, payload=payload) for key, action in keys])]
 
 
 def overdue_second(*, item: ItemLine, owner: str, people: Sequence[str], days: int, lang: str, zone: ZoneInfo) -> Card:
@@ -81,10 +93,15 @@ def overdue_second(*, item: ItemLine, owner: str, people: Sequence[str], days: i
 
 
 def meeting_reminder(*, ref: str, topic: str, at: datetime, place: str, people: Sequence[str], lang: str,
-                     zone: ZoneInfo) -> Card:  # fmt: skip
-    text = t("meeting.text", lang, people=_mentions(people), at=format_local(at, zone), place=place)
-    return Card(header=Header(title=t("meeting.title", lang, ref=ref, topic=topic), tone=Tone.INFO),
-                elements=[Markdown(text=text)])  # fmt: skip
+                     zone: ZoneInfo, details: Sequence[Markup] = (), eve: bool = False) -> Card:  # fmt: skip
+    """60 minutes before (or, ``eve``, the workday before); ``details``: the goal, agenda and material lines."""
+    key = "meeting.reminder_eve_text" if eve else "meeting.text"
+    text = t(key, lang, people=_mentions(people), at=format_local(at, zone), place=place)
+    elements: list = [Markdown(text=text)]
+    if details:
+        elements.append(Markdown(text=Markup("\n").join(details)))
+    title = t("meeting.reminder_eve_title" if eve else "meeting.title", lang, ref=ref, topic=topic)
+    return Card(header=Header(title=title, tone=Tone.INFO), elements=elements)
 
 
 def confirmation_reminder(*, ref: str, record_id: int, version: int, topic: str, people: Sequence[str],

@@ -34,13 +34,14 @@ from storage.i18n import Catalog
 from storage.models import Department, Group, Person, Record
 from storage.queries import ItemView, MonthlyReport, RecordFilter, RecordView
 from storage.timekeeping import format_local, to_local
-from storage.types import ItemStatus, RecordStatus
+from storage.types import ItemStatus, RecordStatus, ResourceStatus
 
 CATALOG = Catalog.load(Path(__file__).with_name("messages.toml"))
 STATUS_TONE = {
     RecordStatus.DRAFT: Tone.NEUTRAL, RecordStatus.CONFIRMING: Tone.INFO, RecordStatus.IN_PROGRESS: Tone.INFO,
-    RecordStatus.DELAYED: Tone.WARNING, RecordStatus.CLOSED: Tone.SUCCESS,
+    RecordStatus.DELAYED: Tone.WARNING, RecordStatus.CLOSED: Tone.SUCCESS, RecordStatus.WITHDRAWN: Tone.NEUTRAL,
 }  # fmt: skip
+SUBMITTED = (RecordStatus.CONFIRMING, RecordStatus.IN_PROGRESS, RecordStatus.DELAYED)
 
 
 def t(key: str, lang: str, /, **params: Any) -> Markup:
@@ -96,10 +97,17 @@ def notice(title: str, text: str, *, tone: Tone = Tone.INFO, buttons: Sequence[B
 
 
 def item_line(view: RecordView, item: ItemView, *, lang: str, zone: ZoneInfo) -> Markup:
-    progress = ""
-    if item.last_progress is not None:
+    """One item: a done item shows its result, a cancelled one its reason, an open one its latest progress."""
+    progress: Markup | str = ""
+    if item.item.status is ItemStatus.DONE:
+        progress = t("summary.result", lang, result=item.item.result or "")
+    elif item.item.status is ItemStatus.CANCELLED:
+        progress = t("summary.result", lang, result=item.item.cancel_reason or "")
+    elif item.last_progress is not None:
         percent = f"{item.last_progress.percent}%" if item.last_progress.percent is not None else ""
         progress = t("summary.progress", lang, percent=percent, text=item.last_progress.text)
+    if item.item.status is ItemStatus.OPEN and item.item.snoozed_until is not None:
+        progress = Markup("").join([progress, t("summary.snoozed", lang, until=item.item.snoozed_until.isoformat())])
     return t(
         "summary.item_line", lang, ref=f"{view.record.ref}-{item.item.seq}", description=item.item.description,
         owner=who(item.owner, lang), due=due_text(item.item.due_at, zone),
@@ -108,8 +116,8 @@ def item_line(view: RecordView, item: ItemView, *, lang: str, zone: ZoneInfo) ->
     )  # fmt: skip
 
 
-def record_summary(view: RecordView, *, lang: str, zone: ZoneInfo) -> Card:
-    """The record as the group sees it, with the buttons that fit its status."""
+def record_summary(view: RecordView, *, lang: str, zone: ZoneInfo, meeting_ahead: bool = False) -> Card:
+    """The record as the group sees it, with the buttons that fit its status (and 发会议通知 before a meeting)."""
     record = view.record
     meeting = ""
     if record.meeting_start:
@@ -136,11 +144,14 @@ def record_summary(view: RecordView, *, lang: str, zone: ZoneInfo) -> Card:
     ]  # fmt: skip
     lines = Markup("\n").join
     sections = [
+        ("summary.meeting_goal", record.meeting_goal or ""),
+        ("summary.meeting_agenda", record.meeting_agenda or ""),
+        ("summary.material", record.material_link or ""),
         ("summary.participants", lines(participants)),
         ("summary.problem", _problem_text(record)),
         ("summary.key_points", lines(md("- **{}**：{}", d.name, k.text) for d, k in view.key_points)),
-        ("summary.items", lines(md("- {}", item_line(view, i, lang=lang, zone=zone)) for i in view.items)),
-        ("summary.resources", lines(md("- {}", _resource_line(r, lang)) for r in view.resources)),
+        ("summary.items", ITEMS),
+        ("summary.resources", lines(md("- {}", _resource_line(r, lang, zone)) for r in view.resources)),
         ("summary.cc", Markup(" ").join([people_text(view.cc_people, lang), *(d.name for d in view.cc_departments)])
          if view.cc_people or view.cc_departments else ""),
         ("summary.notes", record.notes or ""),
@@ -148,9 +159,11 @@ def record_summary(view: RecordView, *, lang: str, zone: ZoneInfo) -> Card:
         ("summary.verification", record.verification or ""),
     ]  # fmt: skip
     for key, text in sections:
-        if text:
+        if text is ITEMS:
+            elements.extend(_items_section(view, lang=lang, zone=zone))
+        elif text:
             elements.append(Markdown(text=md("**{}**\n{}", t(key, lang), text)))
-    buttons = summary_buttons(record, lang=lang)
+    buttons = summary_buttons(record, lang=lang, meeting_ahead=meeting_ahead)
     if buttons:
         elements.extend([Divider(), Actions(buttons=buttons)])
     return Card(
@@ -160,6 +173,31 @@ def record_summary(view: RecordView, *, lang: str, zone: ZoneInfo) -> Card:
         elements=elements,
         payload=payload_of(record),
     )
+
+
+ITEMS = Markup("items")  # where the items go among the summary's sections: lines with their own buttons
+
+
+def _items_section(view: RecordView, *, lang: str, zone: ZoneInfo) -> list[Any]:
+    """The action items, each open one of a submitted record followed by its buttons (改期 转交 取消 编辑)."""
+    if not view.items:
+        return []
+    elements: list[Any] = [Markdown(text=md("**{}**", t("summary.items", lang)))]
+    changeable = view.record.status in SUBMITTED
+    for item in view.items:
+        elements.append(Markdown(text=md("- {}", item_line(view, item, lang=lang, zone=zone))))
+        if changeable and item.item.status is ItemStatus.OPEN:
+            elements.append(Actions(buttons=item_buttons(view.record, item.item.id or 0, lang=lang)))
+    return elements
+
+
+def item_buttons(record: Record, item_id: int, *, lang: str, cancel: bool = True) -> list[Button]:
+    payload = CardPayload(record_id=record.id, version=record.version, item_id=item_id)
+    keys = [("button.due", ActionId.ITEM_DUE_OPEN), ("button.owner", ActionId.ITEM_OWNER_OPEN)]
+    if cancel:
+        keys.append(("button.cancel_item", ActionId.ITEM_CANCEL_OPEN))
+    keys.append(("button.edit_item", ActionId.ITEM_EDIT_OPEN))
+    return [Button(label=t(key, lang), action=action, payload=payload) for key, action in keys]
 
 
 def _problem_text(record: Record) -> Markup:
@@ -180,47 +218,101 @@ def _authority(decision: bool, resource: bool, lang: str) -> Markup:
     return md("（{}）", t(f"authority.{key}", lang)) if key else Markup()
 
 
-def _resource_line(view: Any, lang: str) -> Markup:
+def amount_text(request: Any) -> str:
+    return f"{request.amount.normalize():f} {request.unit or ''}".strip() if request.amount is not None else ""
+
+
+def _resource_line(view: Any, lang: str, zone: ZoneInfo | None = None) -> Markup:
+    """A request with its status: 待审批, or 已批准/已驳回 with by whom (a name, not a mention), when and the note."""
     request = view.request
-    amount = f"{request.amount.normalize():f} {request.unit or ''}".strip() if request.amount is not None else ""
+    status = t(f"resource_status.{request.status.value}", lang)
+    decided_by = getattr(view, "decided_by", None)
+    if request.status is not ResourceStatus.PENDING and request.decided_at is not None:
+        note = t("summary.decision_note", lang, note=request.decision_note) if request.decision_note else ""
+        by = (decided_by.display_name or decided_by.user_id) if decided_by else "—"
+        at = format_local(request.decided_at, zone) if zone else request.decided_at.date().isoformat()
+        status = t("summary.decision", lang, status=status, by=by, at=at, note=note)
     return t(
-        "summary.resource_line", lang, what=request.what, amount=amount, approver=who(view.approver, lang),
-        status=t(f"resource_status.{request.status.value}", lang),
+        "summary.resource_line", lang, what=request.what, amount=amount_text(request),
+        approver=who(view.approver, lang), status=status,
     )  # fmt: skip
 
 
-def summary_buttons(record: Record, *, lang: str) -> list[Button]:
+def summary_buttons(record: Record, *, lang: str, meeting_ahead: bool = False) -> list[Button]:
     payload = payload_of(record)
 
     def button(key: str, action: ActionId, style: ButtonStyle = ButtonStyle.DEFAULT) -> Button:
         return Button(label=t(key, lang), action=action, payload=payload, style=style)
 
+    meeting = [button("button.notify", ActionId.MEETING_NOTIFY)] if meeting_ahead else []
     if record.status is RecordStatus.CONFIRMING:
         return [
             button("button.confirm", ActionId.RECORD_CONFIRM, ButtonStyle.PRIMARY),
             button("button.activate", ActionId.RECORD_ACTIVATE),
             button("button.edit", ActionId.RECORD_EDIT),
+            *meeting,
+            button("button.remind", ActionId.RECORD_REMIND),
+            button("button.withdraw", ActionId.RECORD_WITHDRAW_OPEN),
+            button("button.history", ActionId.RECORD_HISTORY),
         ]
     if record.status in (RecordStatus.IN_PROGRESS, RecordStatus.DELAYED):
         return [
             button("button.progress", ActionId.ITEM_PROGRESS_OPEN, ButtonStyle.PRIMARY),
             button("button.add_item", ActionId.ITEM_ADD_OPEN),
             button("button.close", ActionId.RECORD_CLOSE_OPEN),
+            button("button.edit", ActionId.RECORD_EDIT),
+            *meeting,
+            button("button.remind", ActionId.RECORD_REMIND),
+            button("button.history", ActionId.RECORD_HISTORY),
         ]
     if record.status is RecordStatus.DRAFT:
-        return [button("button.edit", ActionId.RECORD_EDIT, ButtonStyle.PRIMARY)]
-    return []
+        return [
+            button("button.edit", ActionId.RECORD_EDIT, ButtonStyle.PRIMARY),
+            *meeting,
+            button("button.withdraw", ActionId.RECORD_WITHDRAW_OPEN),
+            button("button.history", ActionId.RECORD_HISTORY),
+        ]
+    if record.status is RecordStatus.CLOSED:
+        return [button("button.reopen", ActionId.RECORD_REOPEN_OPEN), button("button.history", ActionId.RECORD_HISTORY)]
+    return [button("button.history", ActionId.RECORD_HISTORY)]
 
 
-def confirmation_request(view: RecordView, *, lang: str) -> Card:
+def confirmation_request(view: RecordView, *, lang: str, approvals: Sequence[tuple[int, Any]] = ()) -> Card:
+    """The sign-off request; ``approvals``: (number, resource view) of the requests going to their approvers with it."""
     record = view.record
     people = people_text((p.person for p in view.unconfirmed), lang)
-    return notice(
+    card = notice(
         t("summary.title", lang, ref=record.ref, topic=record.topic),
         t("confirm.request", lang, ref=record.ref, topic=record.topic, people=people),
         buttons=[Button(label=t("button.confirm", lang), action=ActionId.RECORD_CONFIRM, payload=payload_of(record),
                         style=ButtonStyle.PRIMARY)],
     )  # fmt: skip
+    if not approvals:
+        return card
+    return card.model_copy(update={"elements": [*card.elements, *approval_elements(record, approvals, lang=lang)]})
+
+
+def approval_elements(record: Record, approvals: Sequence[tuple[int, Any]], *, lang: str) -> list[Any]:
+    """Each request @-mentions its approver, with 批准 / 驳回 buttons (the request's id in the payload)."""
+    lines = [
+        md("- {}", t("approval.line", lang, number=number, what=view.request.what, amount=amount_text(view.request),
+                     approver=who(view.approver, lang)))
+        for number, view in approvals
+    ]  # fmt: skip
+    buttons: list[Button | Any] = []
+    for number, view in approvals:
+        payload = CardPayload(record_id=record.id, version=record.version, extra={"request": str(view.request.id)})
+        buttons += [
+            Button(label=t("approval.button_approve", lang, number=number), action=ActionId.RESOURCE_APPROVE,
+                   payload=payload, style=ButtonStyle.PRIMARY),
+            Button(label=t("approval.button_reject", lang, number=number), action=ActionId.RESOURCE_REJECT_OPEN,
+                   payload=payload, style=ButtonStyle.DANGER),
+        ]  # fmt: skip
+    return [
+        Markdown(text=md("**{}**\n{}", t("approval.section", lang), Markup("\n").join(lines))),
+        Note(text=t("approval.hint", lang, ref=record.ref)),
+        Actions(buttons=buttons),
+    ]
 
 
 def activation_notice(view: RecordView, *, informed: Sequence[Person], missing: Sequence[Person], lang: str) -> Card:
@@ -288,7 +380,7 @@ def export_card(view: RecordView, *, lang: str, zone: ZoneInfo) -> Card:
         ("summary.items", "；".join(
             f"{record.ref}-{i.item.seq} {i.item.description}（{i.owner.display_name}，{due_text(i.item.due_at, zone)}，"
             f"{status_text(i.item.status, lang)}）" for i in view.items)),
-        ("summary.resources", "；".join(plain(_resource_line(r, lang)) for r in view.resources)),
+        ("summary.resources", "；".join(plain(_resource_line(r, lang, zone)) for r in view.resources)),
         ("summary.status", status_text(record.status, lang)),
         ("summary.verification", record.verification or ""),
         ("summary.notes", record.notes or ""),
@@ -368,4 +460,6 @@ def escalation_card(
     )  # fmt: skip
     return notice(t("escalate.title", lang, ref=ref), text, tone=Tone.DANGER, buttons=[
         Button(label=t("button.show", lang), action=ActionId.RECORD_SHOW, payload=payload_of(record)),
+        Button(label=t("button.second_meeting", lang), action=ActionId.SECOND_MEETING, payload=payload_of(record),
+               style=ButtonStyle.DANGER),
     ])  # fmt: skip

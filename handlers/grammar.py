@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar, cast
 
+from cards.quantities import PercentError, chinese_number, read_percent
 from storage.types import ExportFormat
 
 
@@ -44,6 +45,16 @@ class CommandName(StrEnum):
     EXPORT = "export"
     RESOURCE_APPROVE = "approve"
     RESOURCE_REJECT = "reject"
+    ACTION_DUE = "action.due"
+    ACTION_OWNER = "action.owner"
+    ACTION_CANCEL = "action.cancel"
+    ACTION_EDIT = "action.edit"
+    RECORD_REOPEN = "record.reopen"
+    RECORD_WITHDRAW = "record.withdraw"
+    RECORD_NOTIFY = "record.notify"
+    RECORD_HISTORY = "record.history"
+    REMIND = "remind"
+    SNOOZE = "snooze"
 
 
 @dataclass(frozen=True)
@@ -155,8 +166,38 @@ COMMANDS: tuple[CommandSpec, ...] = (
                 "/approve R12 [序号] [意见]（中文：批准 R12 [序号] [意见]）", "/approve R12 [number] [note]",
                 "审批人批准资源需求", "the approver approves a resource request"),
     CommandSpec(CommandName.RESOURCE_REJECT, ("reject",), ("驳回",),
-                "/reject R12 [序号] [原因]（中文：驳回 R12 [序号] [原因]）", "/reject R12 [number] [reason]",
-                "审批人驳回资源需求", "the approver rejects a resource request"),
+                "/reject R12 [序号] <原因>（中文：驳回 R12 [序号] <原因>）", "/reject R12 [number] <reason>",
+                "审批人驳回资源需求（写明原因）", "the approver rejects a resource request, with the reason"),
+    CommandSpec(CommandName.ACTION_DUE, ("action due",), ("改期", "任务 改期"),
+                "/action due R12-2 <日期> <原因>（中文：改期 R12-2 <日期> <原因>）", "/action due R12-2 <date> <reason>",
+                "修改任务完成时限（写明原因）", "move an item's deadline, with the reason"),
+    CommandSpec(CommandName.ACTION_OWNER, ("action owner",), ("转交", "任务 转交"),
+                "/action owner R12-2 @某人 [原因]（中文：转交 R12-2 @某人 [原因]）", "/action owner R12-2 @someone [reason]",
+                "把任务转交给另一位责任人", "give an item to another owner"),
+    CommandSpec(CommandName.ACTION_CANCEL, ("action cancel",), ("取消", "取消任务", "任务 取消"),
+                "/action cancel R12-2 <原因>（中文：取消 R12-2 <原因>）", "/action cancel R12-2 <reason>",
+                "写明原因后取消任务（记录人）", "cancel an item with the reason (recorder)"),
+    CommandSpec(CommandName.ACTION_EDIT, ("action edit",), ("编辑任务", "任务 编辑"),
+                "/action edit R12-2（中文：编辑任务 R12-2）", "/action edit R12-2",
+                "修改任务内容、衡量标准、期限类型和资源", "rewrite an item (deliverable, measure, term, resources)"),
+    CommandSpec(CommandName.RECORD_REOPEN, ("record reopen",), ("重新打开", "记录 重新打开"),
+                "/record reopen R12 <原因>（中文：重新打开 R12 <原因>）", "/record reopen R12 <reason>",
+                "重新打开已闭环的记录", "reopen a closed record"),
+    CommandSpec(CommandName.RECORD_WITHDRAW, ("record withdraw",), ("撤回", "记录 撤回"),
+                "/record withdraw R12 [原因]（中文：撤回 R12 [原因]）", "/record withdraw R12 [reason]",
+                "撤回尚未启动跟进的记录", "withdraw a record that never became active"),
+    CommandSpec(CommandName.RECORD_NOTIFY, ("record notify",), ("通知", "会议通知", "记录 通知"),
+                "/record notify R12（中文：通知 R12）", "/record notify R12",
+                "发会议通知，请参与人确认是否参加及决策权限", "send the meeting notice; participants confirm attendance and authority"),
+    CommandSpec(CommandName.RECORD_HISTORY, ("record history",), ("历史", "记录 历史"),
+                "/record history R12 [页码]（中文：历史 R12 [页码]）", "/record history R12 [page]",
+                "查看记录的修改历史", "who changed what, when"),
+    CommandSpec(CommandName.REMIND, ("remind",), ("催办",),
+                "/remind R12（中文：催办 R12）", "/remind R12",
+                "提醒尚未确认或今天尚未汇报的人", "remind who has not signed, or not reported today"),
+    CommandSpec(CommandName.SNOOZE, ("snooze",), ("暂缓",),
+                "/snooze R12-2 <日期> <原因>（中文：暂缓 R12-2 <日期> <原因>）", "/snooze R12-2 <until> <reason>",
+                "暂停某项任务的每日汇报提醒（最多5个工作日）", "pause an item's daily prompt (5 workdays at most)"),
 )  # fmt: skip
 SPECS = {spec.name: spec for spec in COMMANDS}
 
@@ -164,7 +205,8 @@ SPECS = {spec.name: spec for spec in COMMANDS}
 GROUPS = {"record": "record", "记录": "record", "action": "action", "任务": "action", "dept": "dept",
           "department": "dept", "部门": "dept"}  # fmt: skip
 SUB_WORDS = {"新建": "new", "列表": "list", "查看": "show", "编辑": "edit", "闭环": "close", "导出": "export",
-             "新增": "add", "添加": "add", "完成": "done", "设置": "set"}  # fmt: skip
+             "新增": "add", "添加": "add", "完成": "done", "设置": "set", "改期": "due", "转交": "owner",
+             "取消": "cancel", "重新打开": "reopen", "撤回": "withdraw", "通知": "notify", "历史": "history"}  # fmt: skip
 FILTERS = {
     "open": ListFilter.OPEN, "进行中": ListFilter.OPEN, "未闭环": ListFilter.OPEN,
     "delayed": ListFilter.DELAYED, "已延期": ListFilter.DELAYED, "延期": ListFilter.DELAYED,
@@ -339,9 +381,83 @@ class Help:
     topic: CommandName | None
 
 
+@dataclass(frozen=True)
+class ActionDue:
+    """``rest``: the new date and the reason as typed; the handler reads the date in the group's zone."""
+
+    name: ClassVar[CommandName] = CommandName.ACTION_DUE
+    item: ItemRef
+    rest: str
+
+
+@dataclass(frozen=True)
+class ActionOwner:
+    name: ClassVar[CommandName] = CommandName.ACTION_OWNER
+    item: ItemRef
+    owner: Mention
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class ActionCancel:
+    name: ClassVar[CommandName] = CommandName.ACTION_CANCEL
+    item: ItemRef
+    reason: str
+
+
+@dataclass(frozen=True)
+class ActionEdit:
+    name: ClassVar[CommandName] = CommandName.ACTION_EDIT
+    item: ItemRef
+
+
+@dataclass(frozen=True)
+class RecordReopen:
+    name: ClassVar[CommandName] = CommandName.RECORD_REOPEN
+    record: RecordRef
+    reason: str
+
+
+@dataclass(frozen=True)
+class RecordWithdraw:
+    name: ClassVar[CommandName] = CommandName.RECORD_WITHDRAW
+    record: RecordRef
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class RecordNotify:
+    name: ClassVar[CommandName] = CommandName.RECORD_NOTIFY
+    record: RecordRef
+
+
+@dataclass(frozen=True)
+class RecordHistory:
+    name: ClassVar[CommandName] = CommandName.RECORD_HISTORY
+    record: RecordRef
+    page: int = 1
+
+
+@dataclass(frozen=True)
+class Remind:
+    name: ClassVar[CommandName] = CommandName.REMIND
+    record: RecordRef
+
+
+@dataclass(frozen=True)
+class Snooze:
+    """``rest``: the last day of the pause and the reason as typed (read like ``ActionDue``)."""
+
+    name: ClassVar[CommandName] = CommandName.SNOOZE
+    item: ItemRef
+    rest: str
+
+
 Command = (
     RecordNew | RecordList | RecordShow | RecordEdit | RecordClose | RecordExport | ActionAdd | ActionDone | Progress
     | Escalate | Report | DeptSet | DeptList | Settings | Board | Help | Export | ResourceApprove | ResourceReject
+    | ActionDue | ActionOwner | ActionCancel | ActionEdit | RecordReopen | RecordWithdraw | RecordNotify | RecordHistory
+    | Remind | Snooze
 )  # fmt: skip
 
 
@@ -388,6 +504,10 @@ EXPECTED = {
     "value": ("“{token}”的值", 'a value for "{token}"'),
     "record_format": ("：excel（xlsx）、word（docx）或 md", "xlsx (excel), docx (word) or md"),
     "list_format": ("：excel（xlsx）或 csv", "xlsx (excel) or csv"),
+    "reason": ("原因", "the reason"),
+    "when": ("日期（如 12月4日、下周五）和原因", "the date (e.g. 2026-12-04, next friday) and the reason"),
+    "owner": ("新的责任人（@某人）", "the new owner (@someone)"),
+    "page": ("页码", "a page number"),
 }  # fmt: skip
 
 
@@ -436,10 +556,9 @@ MENTION = re.compile(r"<@([^<>\s]+)>")
 TOKEN = re.compile(r"<@[^<>\s]+>|(?:(?!<@[^<>\s]+>)\S)+")  # a mention is a word of its own, even glued on
 RECORD_REF = re.compile(r"#?R([0-9]{1,9})", re.IGNORECASE)
 ITEM_REF = re.compile(r"#?R([0-9]{1,9})[-–—]([0-9]{1,4})", re.IGNORECASE)
-PERCENT = re.compile(r"([+-]?[0-9]+(?:\.[0-9]*)?)%|百分之(.+)")
+GLUED_PERCENT = re.compile(r"(.*\S)\((百分之\S+|[0-9.]+\s*%)\)")  # folded: （60%） is (60%)
 MONTH = re.compile(r"(?P<year>[0-9]{4})(?:[-/.]|年)(?P<month>[0-9]{1,2})月?|(?P<alone>[0-9]{1,2})月")
 CHINESE_MONTH = re.compile(r"(?:(?P<year>[0-9]{4})年)?(?P<month>[一二三四五六七八九十]{1,3})月")
-CHINESE_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"两": 2}
 FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20, 0x200B: 0x20, 0xFEFF: 0x20}
 
 
@@ -562,26 +681,11 @@ def _reference(token: str) -> RecordRef | ItemRef | None:
 
 
 def _percent(token: str) -> int | None:
-    """60% → 60, 百分之六十 → 60; None when the token is no percent; UsageError when out of 0..100."""
-    match = PERCENT.fullmatch(token)
-    if not match:
-        return None
-    number = match.group(1) or match.group(2)
-    value = int(number) if re.fullmatch(r"[0-9]{1,4}", number) else _chinese_number(number)
-    if value is None or not 0 <= value <= 100:
-        raise UsageError(Problem.BAD_PERCENT, command=CommandName.PROGRESS, token=token)
-    return value
-
-
-def _chinese_number(text: str) -> int | None:
-    if text in ("百", "一百"):
-        return 100
-    tens, ten, ones = text.partition("十")
-    if not ten:
-        return CHINESE_DIGITS.get(text)
-    high = CHINESE_DIGITS.get(tens) if tens else 1
-    low = CHINESE_DIGITS.get(ones) if ones else 0
-    return None if high is None or low is None else high * 10 + low
+    """60%, 60％, （60%）, 百分之六十 → 60; None when the token is no percent; UsageError when out of 0..100."""
+    try:
+        return read_percent(token)
+    except PercentError:
+        raise UsageError(Problem.BAD_PERCENT, command=CommandName.PROGRESS, token=token) from None
 
 
 def _record_new(args: _Args) -> Command:
@@ -603,13 +707,20 @@ def _record_close(args: _Args) -> Command:
 
 
 def _progress(args: _Args) -> Command:
-    item, stop, percent = args.item(0), len(args.words), None
+    """The percent is the last word (``修复 60%``, ``修复 60 %``, ``修复（60%）``) or the first (``50% 修复``)."""
+    item, first, stop, percent = args.item(0), 1, len(args.words), None
     if stop > 1:
-        glued_sign = stop > 2 and args.words[-1] == "%"  # "60 %"
-        tail = args.words[-2] + "%" if glued_sign else args.words[-1]
+        glued_sign = stop > 2 and args.words[-1] in ("%", "%)")  # "60 %", "(60 %)"
+        tail = args.words[-2] + args.words[-1] if glued_sign else args.words[-1]
         percent = _percent(tail)
         stop -= (2 if glued_sign else 1) if percent is not None else 0
-    text = args.text(1, stop)
+        if percent is None and stop > 2:
+            percent = _percent(args.words[1])
+            first += percent is not None
+    text, suffix = args.text(first, stop), None
+    if percent is None and (glued := GLUED_PERCENT.fullmatch(args.words[-1])):  # 修复（60%）
+        percent, suffix = _percent(glued.group(2)), glued.group(2)
+        text = text[: len(text) - len(suffix) - 2].rstrip()
     if not text:
         raise args.fail(Problem.MISSING_ARGUMENT, expected="text")
     return Progress(item, text, percent)
@@ -633,7 +744,7 @@ def _month(args: _Args, words: list[str]) -> tuple[int | None, int | None, int]:
     month = int(match.group("month") or match.group("alone")) if match else 0
     if not match and (spoken := CHINESE_MONTH.fullmatch(joined)):
         year = int(spoken.group("year")) if spoken.group("year") else None
-        month = _chinese_number(spoken.group("month")) or 0
+        month = chinese_number(spoken.group("month")) or 0
     if not 1 <= month <= 12 or (year is not None and not 2000 <= year <= 2099):
         raise args.fail(Problem.BAD_MONTH, token=" ".join(words))
     return year, month, 0
@@ -672,8 +783,11 @@ def _resource_decision(args: _Args) -> Command:
     if len(args.words) > 1 and (match := re.fullmatch(r"(?:#|第)?([0-9]{1,3})(?:项|条)?", args.words[1])):
         number, first_note = int(match.group(1)), 2
     note = args.text(first_note) or None
-    kind = ResourceApprove if args.name is CommandName.RESOURCE_APPROVE else ResourceReject
-    return kind(record, number, note)
+    if args.name is CommandName.RESOURCE_APPROVE:
+        return ResourceApprove(record, number, note)
+    if not note:  # a rejection says why (issue 11: 驳回 R12 [n] <原因>)
+        raise args.fail(Problem.MISSING_ARGUMENT, expected="reason")
+    return ResourceReject(record, number, note)
 
 
 def _dept_set(args: _Args) -> Command:
@@ -720,6 +834,44 @@ def _help(args: _Args) -> Command:
     return Help(None)
 
 
+def _item_with(expected: str, make: type) -> Callable[[_Args], Command]:
+    """An item and the free text after it, which must be there (a date and reason, a reason)."""
+
+    def parse(args: _Args) -> Command:
+        item, rest = args.item(0), args.text(1)
+        if not rest:
+            raise args.fail(Problem.MISSING_ARGUMENT, expected=expected)
+        return make(item, rest)
+
+    return parse
+
+
+def _action_owner(args: _Args) -> Command:
+    item = args.item(0)
+    if len(args.words) < 2:
+        raise args.fail(Problem.MISSING_ARGUMENT, expected="owner")
+    if (person := args.person(args.words[1])) is None:  # only someone really @-mentioned
+        raise args.fail(Problem.BAD_MENTION, token=args.words[1], expected="owner")
+    return ActionOwner(item, person, args.text(2) or None)
+
+
+def _record_reopen(args: _Args) -> Command:
+    record, reason = args.record(0), args.text(1)
+    if not reason:
+        raise args.fail(Problem.MISSING_ARGUMENT, expected="reason")
+    return RecordReopen(record, reason)
+
+
+def _record_history(args: _Args) -> Command:
+    record = args.record(0)
+    if len(args.words) < 2:
+        return RecordHistory(record)
+    page = re.fullmatch(r"(?:p|page|第)?([0-9]{1,4})页?", args.words[1].lower())
+    if not page or int(page.group(1)) < 1:
+        raise args.fail(Problem.BAD_REFERENCE, token=args.words[1], expected="page")
+    return RecordHistory(record, int(page.group(1)))
+
+
 PARSERS = {
     CommandName.RECORD_NEW: _record_new,
     CommandName.RECORD_LIST: _record_list,
@@ -740,4 +892,14 @@ PARSERS = {
     CommandName.EXPORT: _export,
     CommandName.RESOURCE_APPROVE: _resource_decision,
     CommandName.RESOURCE_REJECT: _resource_decision,
+    CommandName.ACTION_DUE: _item_with("when", ActionDue),
+    CommandName.ACTION_OWNER: _action_owner,
+    CommandName.ACTION_CANCEL: _item_with("reason", ActionCancel),
+    CommandName.ACTION_EDIT: lambda args: ActionEdit(args.item(0)),
+    CommandName.RECORD_REOPEN: _record_reopen,
+    CommandName.RECORD_WITHDRAW: lambda args: RecordWithdraw(args.record(0), args.text(1) or None),
+    CommandName.RECORD_NOTIFY: lambda args: RecordNotify(args.record(0)),
+    CommandName.RECORD_HISTORY: _record_history,
+    CommandName.REMIND: lambda args: Remind(args.record(0)),
+    CommandName.SNOOZE: _item_with("when", Snooze),
 }

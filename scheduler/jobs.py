@@ -23,15 +23,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session, and_, col, or_, select
 
 from cards import reminders
 from cards.chart import review_chart
+from cards.meetings import meeting_lines, place_of
 from cards.model import Card
+from cards.plan import approval_request
 from cards.reminders import ItemLine
 from cards.review import review_card
 from cards.templates import t
-from storage import lifecycle
+from storage import lifecycle, resources
 from storage.db import unit_of_work
 from storage.files import purge_expired, store_file
 from storage.followup import (
@@ -40,11 +42,13 @@ from storage.followup import (
     already_queued,
     among,
     cc_people,
+    declined,
     departments_by_id,
     groups_not_yet_told,
     groups_with_records,
     open_items,
     participants_of,
+    pending_approvals,
     people_by_id,
     reported_since,
 )
@@ -57,6 +61,7 @@ from storage.models import (
     StoredFile,
 )
 from storage.outbox import QueuedCard, enqueue_many
+from storage.queries import ResourceView
 from storage.review import Month, Scope, review
 from storage.timekeeping import (
     CalendarOverrides,
@@ -194,14 +199,19 @@ class Tick:
 
 
 def line_of(item: OpenItem) -> ItemLine:
-    return ItemLine(f"R{item.record_id}-{item.seq}", item.record_id, item.record_version, item.description, item.due_at)
+    return ItemLine(f"R{item.record_id}-{item.seq}", item.record_id, item.record_version, item.description, item.due_at,
+                    item.id)  # fmt: skip
 
 
 # ---------------------------------------------------------------- the jobs
 
 
 def daily_prompt(tick: Tick) -> int:
-    """17:30 on workdays: one message per group with open items, @-mentioning owners who have not reported today."""
+    """17:30 on workdays: one message per group with open items, @-mentioning owners who have not reported today.
+
+    A snoozed item (暂缓) is left out through its last snoozed day; a group whose open items are all snoozed
+    gets no prompt that day.
+    """
     schedules = [
         DueAt(s.zone.key, s.country, s.workspace or None, s.prompt_time, f"prompt:{tick.local_day(s).isoformat()}")
         for s in tick.schedules if tick.at_time_today(s, s.prompt_time)
@@ -227,9 +237,13 @@ def daily_prompt(tick: Tick) -> int:
         owners: dict[int, list[ItemLine]] = defaultdict(list)
         done_today: set[int] = set()
         for item in sorted(by_group[group.id], key=lambda i: (i.due_at, i.record_id, i.seq)):
+            if item.snoozed_until is not None and item.snoozed_until >= tick.local_day(group):
+                continue
             if any(at >= midnight and who == item.owner_id for who, at in reported.get(item.id, ())):
                 done_today.add(item.owner_id)
             owners[item.owner_id].append(line_of(item))
+        if not owners:
+            continue
         waiting = [(people[o].user_id, lines) for o, lines in owners.items() if o not in done_today]
         card = reminders.daily_prompt(owners=waiting, reported=[people[o].display_name for o in sorted(done_today)],
                                       date=tick.local_day(group).isoformat(), lang=group.lang, zone=group.zone)  # fmt: skip
@@ -295,7 +309,12 @@ def deadline_warning(tick: Tick) -> int:
 
 
 def overdue_ladder(tick: Tick) -> int:
-    """First workday morning after a missed deadline: 已延期, @owner and their lead. Two workdays later: @director, cc."""
+    """First workday morning after a missed deadline: 已延期, @owner and their lead. Two workdays later: @director, cc.
+
+    The department is the item's (its owner's in this record), else the owner's own. When the owner is that
+    department's lead, step 1 goes to the director instead of naming the same person twice; with nobody above
+    the owner, the recorder is asked to follow up.
+    """
     steps: list[tuple[GroupInfo, OpenItem, int, int]] = []
     overdue = open_items(tick.session, due_before=tick.as_of)
     tick.need(item.group_id for item in overdue)
@@ -317,23 +336,29 @@ def overdue_ladder(tick: Tick) -> int:
     steps = [s for s in steps if keys[(s[1].id, s[2])] not in sent][: tick.limit]
     if not steps:
         return 0
-    people = people_by_id(tick.session, [s[1].owner_id for s in steps])
-    departments = departments_by_id(tick.session, [people[s[1].owner_id].department_id for s in steps])
+    people = people_by_id(tick.session, [s[1].owner_id for s in steps] + [s[1].recorder_id for s in steps])
+    department_of = {s[1].id: s[1].department_id or people[s[1].owner_id].department_id for s in steps}
+    departments = departments_by_id(tick.session, department_of.values())
     cc = cc_people(tick.session, [s[1].record_id for s in steps if s[2] == 2])
     people.update(people_by_id(tick.session, [d.lead_id for d in departments.values()] + [d.director_id for d in departments.values()]
                                + [p for ids in cc.values() for p in ids]))  # fmt: skip
     for group, item, step, days in steps:
         owner = people[item.owner_id]
-        department = departments.get(owner.department_id or 0)
+        department = departments.get(department_of[item.id] or 0)
         if step == 1:
-            leads = [people[department.lead_id].user_id] if department and department.lead_id else []
+            lead = department.lead_id if department else None
+            if lead == owner.id:
+                lead = department.director_id if department else None
+            if not lead and item.recorder_id != owner.id:
+                lead = item.recorder_id
+            leads = [people[lead].user_id] if lead and lead != owner.id else []
             card = reminders.overdue_first(item=line_of(item), owner=owner.user_id, leads=leads, lang=group.lang,
                                            zone=group.zone)  # fmt: skip
         else:
             ids = ([department.director_id] if department and department.director_id else []) + cc.get(
                 item.record_id, []
             )
-            leads = [people[i].user_id for i in dict.fromkeys(ids)]
+            leads = [people[i].user_id for i in dict.fromkeys(ids) if i != owner.id]
             card = reminders.overdue_second(item=line_of(item), owner=owner.user_id, people=leads, days=days,
                                             lang=group.lang, zone=group.zone)  # fmt: skip
         names = {p.user_id: p.display_name for p in people.values()}
@@ -352,27 +377,47 @@ def overdue_ladder(tick: Tick) -> int:
 
 
 def meeting_reminder(tick: Tick) -> int:
-    """Before the record's next meeting (default 1 hour): @participants."""
-    window = max([s.meeting_minutes for s in tick.schedules] or [60])
-    records = list(tick.session.exec(select(Record).where(
-        Record.status != RecordStatus.CLOSED, col(Record.next_meeting_at) > tick.as_of,
-        col(Record.next_meeting_at) <= tick.as_of + timedelta(minutes=window))))  # fmt: skip
-    tick.need(r.group_id for r in records)
-    due = [
-        r
-        for r in records
-        if r.group_id in tick.groups
-        and r.next_meeting_at - timedelta(minutes=tick.groups[r.group_id].meeting_minutes) <= tick.as_of
-    ][: tick.limit]
-    attendees = participants_of(tick.session, [r.id for r in due if r.id])
-    for record in due:
+    """Before a record's meeting (``meeting_start`` or ``next_meeting_at``, whichever lie ahead): the workday
+    before at the warning time, and an hour (the group's setting) before. @ the participants, except those who
+    answered the notice with 不能参加. Each reminder once per meeting time (a moved meeting is reminded anew)."""
+    horizon = tick.as_of + timedelta(days=14)  # the workday before can lie a long holiday before the meeting
+    query = select(Record).where(
+        col(Record.status).not_in([RecordStatus.CLOSED, RecordStatus.WITHDRAWN]),
+        or_(and_(col(Record.meeting_start) > tick.as_of, col(Record.meeting_start) <= horizon),
+            and_(col(Record.next_meeting_at) > tick.as_of, col(Record.next_meeting_at) <= horizon)),
+    )  # fmt: skip
+    due: list[tuple[Record, datetime, bool]] = []
+    records = list(tick.session.exec(query))
+    tick.need(record.group_id for record in records)
+    for record in records:
+        if (group := tick.groups.get(record.group_id)) is None:  # a group this tick does not look at
+            continue
+        for at in sorted(
+            {a for a in (record.meeting_start, record.next_meeting_at) if a and tick.as_of < a <= horizon}
+        ):
+            if at - timedelta(minutes=group.meeting_minutes) <= tick.as_of:
+                due.append((record, at, False))
+            eve_day = tick.calendar(group).previous_workday(to_local(at, group.zone).date())
+            fire = local_to_utc(eve_day, group.warning_time, group.zone)
+            if tick.local_day(group) == eve_day and fire <= tick.as_of < min(fire + GRACE, at):
+                due.append((record, at, True))
+    keys: dict[tuple[int | None, datetime, bool], str] = {}
+    full: dict[tuple[int | None, datetime, bool], str] = {}
+    for record, at, eve in due:
         group = tick.groups[record.group_id]
-        people = attendees.get(record.id or 0, [])
-        card = reminders.meeting_reminder(ref=record.ref, topic=record.topic, at=record.next_meeting_at, lang=group.lang,
-                                          place=" ".join(filter(None, [record.place, record.meeting_link])) or "—",
-                                          people=[p.user_id for p in people], zone=group.zone)  # fmt: skip
-        tick.post(group, card, f"meeting:{record.id}:{record.next_meeting_at.isoformat()}",
-                  {p.user_id: p.display_name for p in people})  # fmt: skip
+        keys[(record.id, at, eve)] = f"{'meeting-eve' if eve else 'meeting'}:{record.id}:{at.isoformat()}"
+        full[(record.id, at, eve)] = f"{group.platform}:{group.chat_id}:{keys[(record.id, at, eve)]}"
+    sent = already_queued(tick.session, list(full.values()))
+    due = [d for d in due if full[(d[0].id, d[1], d[2])] not in sent][: tick.limit]
+    attendees = participants_of(tick.session, [r.id for r, _, _ in due if r.id])
+    absent = declined(tick.session, [r.id for r, _, _ in due if r.id])
+    for record, at, eve in due:
+        group = tick.groups[record.group_id]
+        people = [p for p in attendees.get(record.id or 0, []) if p.id not in absent.get((record.id or 0, at), set())]
+        card = reminders.meeting_reminder(ref=record.ref, topic=record.topic, at=at, lang=group.lang,
+                                          place=place_of(record), people=[p.user_id for p in people], zone=group.zone,
+                                          details=meeting_lines(record, group.lang), eve=eve)  # fmt: skip
+        tick.post(group, card, keys[(record.id, at, eve)], {p.user_id: p.display_name for p in people})
     return len(tick.flush())
 
 
@@ -454,6 +499,32 @@ def purge_files(tick: Tick) -> int:
     return 0
 
 
+def approval_reminder(tick: Tick) -> int:
+    """A resource request still pending one workday after it went to its approver: @ the approver, once."""
+    due = []
+    pending = list(pending_approvals(tick.session))
+    tick.need(record.group_id for _, record in pending)
+    for request, record in pending:
+        if (group := tick.groups.get(record.group_id)) is None:  # a group this tick does not look at
+            continue
+        if request.requested_at is None:  # not sent to its approver yet
+            continue
+        sent = to_local(request.requested_at, group.zone)
+        at = local_to_utc(tick.calendar(group).add_workdays(sent.date(), 1), sent.time(), group.zone)
+        if at <= tick.as_of:
+            due.append((group, request, record))
+    keys = {r.id: f"approval-reminder:{r.id}:{r.requested_at.isoformat()}" for _, r, _ in due if r.requested_at}
+    sent_keys = already_queued(tick.session, [f"{g.platform}:{g.chat_id}:{keys[r.id]}" for g, r, _ in due])
+    due = [d for d in due if f"{d[0].platform}:{d[0].chat_id}:{keys[d[1].id]}" not in sent_keys][: tick.limit]
+    approvers = people_by_id(tick.session, [r.approver_id for _, r, _ in due if r.approver_id])
+    for group, request, record in due:
+        number = next(i for i, r in enumerate(resources.requests_of(tick.session, record), 1) if r.id == request.id)
+        approver = approvers[request.approver_id or 0]
+        card = approval_request(record, [(number, ResourceView(request, approver))], lang=group.lang, reminder=True)
+        tick.post(group, card, keys[request.id], {approver.user_id: approver.display_name})
+    return len(tick.flush())
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
@@ -469,12 +540,15 @@ JOBS = {
             deadline_warning),
         Job("overdue_ladder", "after a missed deadline: delayed + owner and lead; two workdays later director and cc",
             overdue_ladder),
-        Job("meeting_reminder", "before a record's next meeting (60 minutes): participants", meeting_reminder),
+        Job("meeting_reminder", "the workday before a record's meeting and 60 minutes before: participants",
+            meeting_reminder),
         Job("confirmation_reminder", "half a workday after submission: participants who have not confirmed",
             confirmation_reminder),
         Job("monthly_review", "first workday of the month at the prompt time: last month's review and chart",
             monthly_review),
         Job("purge_files", "delete exports and charts past their expiry", purge_files),
+        Job("approval_reminder", "a resource request still pending one workday after it was sent: its approver, once",
+            approval_reminder),
     )
 }  # fmt: skip
 

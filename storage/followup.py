@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -20,13 +20,15 @@ from storage.models import (
     CarbonCopy,
     Department,
     Group,
+    MeetingReply,
     OutboxMessage,
     Participant,
     Person,
     ProgressUpdate,
     Record,
+    ResourceRequest,
 )
-from storage.types import ItemStatus, RecordStatus
+from storage.types import ItemStatus, RecordStatus, ResourceStatus
 
 ACTIVE = (RecordStatus.IN_PROGRESS, RecordStatus.DELAYED)
 CHUNK = 900  # ids per IN (...) list
@@ -122,6 +124,8 @@ class OpenItem(NamedTuple):
     group_id: int
     record_version: int
     recorder_id: int
+    department_id: int | None = None  # the item's (its owner's department in the record), else None
+    snoozed_until: date | None = None  # no daily prompt through this local day
     platform: str = ""  # the group's platform and chat, with ``chats=True`` (to build outbox keys without the group)
     chat_id: str = ""
 
@@ -141,8 +145,9 @@ def open_items(session: Session, *, group_ids: Sequence[int] | None = None,
         Record.version,
         Record.recorder_id,
     ]
+    columns += [ActionItem.department_id, ActionItem.snoozed_until, *((Group.platform, Group.chat_id) if chats else ())]
     query = (
-        sa.select(*columns, *((Group.platform, Group.chat_id) if chats else ()))
+        sa.select(*columns)
         .join(Record, col(Record.id) == ActionItem.record_id)
         .where(col(ActionItem.status) == ItemStatus.OPEN, col(Record.status).in_(ACTIVE))
     )  # fmt: skip
@@ -215,4 +220,32 @@ def participants_of(
         query = query.where(col(Participant.confirmed_at).is_(None))
     for record_id, person in session.exec(query.order_by(col(Participant.id))):
         found[record_id].append(person)
+    return found
+
+
+def pending_approvals(session: Session) -> list[tuple[ResourceRequest, Record]]:
+    """Resource requests sent to their approver and still pending, on records still open to a decision."""
+    query = (
+        select(ResourceRequest, Record)
+        .join(Record, col(Record.id) == ResourceRequest.record_id)
+        .where(ResourceRequest.status == ResourceStatus.PENDING, col(ResourceRequest.requested_at).is_not(None),
+               col(ResourceRequest.approver_id).is_not(None),
+               col(Record.status).in_([RecordStatus.CONFIRMING, *ACTIVE]))
+        .order_by(col(ResourceRequest.id))
+    )  # fmt: skip
+    return [(request, record) for request, record in session.exec(query)]
+
+
+def declined(
+    session: Session,
+    record_ids: Sequence[int],
+) -> dict[tuple[int, datetime], set[int]]:
+    """Who answered a meeting notice with 不能参加, by (record, meeting time): not reminded of that meeting."""
+    found: dict[tuple[int, datetime], set[int]] = defaultdict(set)
+    for part in chunks(list(record_ids)):
+        query = select(MeetingReply.record_id, MeetingReply.meeting_at, MeetingReply.person_id).where(
+            col(MeetingReply.record_id).in_(part), col(MeetingReply.attending).is_(False)
+        )
+        for record_id, at, person_id in session.exec(query):
+            found[(record_id, at)].add(person_id)
     return found

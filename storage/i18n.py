@@ -73,9 +73,20 @@ class Message:
         return self.catalog.text(self.key, lang, **params)
 
 
+@dataclass(frozen=True)
+class Joined:
+    """Several parameters shown as one (field labels, findings), each put into the reader's language."""
+
+    parts: tuple[Any, ...]
+    separator: str = "、"
+
+    def render(self, lang: str | None = None) -> str:
+        return self.separator.join(str(_render_param(part, lang)) for part in self.parts)
+
+
 def _render_param(value: Any, lang: str | None) -> Any:
     if isinstance(value, Localized):
         return value.pick(lang)
-    if isinstance(value, Message):
+    if isinstance(value, Message | Joined):
         return value.render(lang)
     return value

@@ -3,6 +3,12 @@
 草稿 DRAFT ─submit→ 待确认 CONFIRMING ─all confirm / recorder activates→ 进行中 IN_PROGRESS
 进行中 ⇄ 已延期 DELAYED (a deadline missed; back when nothing open is overdue)
 进行中 / 已延期 ─close with a verified result→ 已闭环 CLOSED ─reopen→ 进行中
+草稿 / 待确认 ─withdraw→ 已撤回 WITHDRAWN (never active; out of lists and reminders, kept in the audit)
+
+After submission the record's content is what its participants signed: a
+substantive change is the recorder's (or an admin's) to make and asks the people
+it concerns to sign again; a cosmetic one is any member's (``storage.signoff``).
+A closed or withdrawn record is read-only.
 
 Functions take keyword arguments only, run inside the caller's transaction
 (``storage.db.unit_of_work``) and never commit, so the change, its audit rows and
@@ -12,153 +18,62 @@ missing permission raises a ``DomainError`` and writes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
-from storage.errors import InvalidTransition, NotFound, PermissionDenied, StaleVersion, ValidationFailed, message
-from storage.models import (
-    ActionItem,
-    AuditEntry,
-    CarbonCopy,
-    KeyPoint,
-    Participant,
-    Record,
-    ResourceRequest,
+from storage import signoff
+from storage.content import (  # re-exported: the record's lists are part of its lifecycle
+    ParticipantInput,
+    ResourceInput,
+    set_cc,
+    set_key_points,
+    set_participants,
+    set_resources,
 )
-from storage.rules import RULES, check_texts, field_label
-from storage.types import AuditAction, Category, ItemStatus, RecordStatus, ResourceStatus
+from storage.errors import InvalidTransition, PermissionDenied, ValidationFailed, message
+from storage.models import ActionItem, Participant, Record, ResourceRequest
+from storage.rules import check_texts, field_label
+from storage.steps import (  # re-exported: callers have always found them here
+    ACTIVE_STATUSES,
+    Actor,
+    audit,
+    check_version,
+    is_participant,
+    load_record,
+    open_items,
+    reached_by_escalation,
+    require_may_change,
+    require_member,
+    require_member_or_reached,
+    require_recorder,
+    require_status,
+    require_text,
+    shown,
+    touch,
+)
+from storage.types import AuditAction, Category, RecordStatus, ResourceStatus
 
-ACTIVE_STATUSES = (RecordStatus.IN_PROGRESS, RecordStatus.DELAYED)
 EDITABLE_FIELDS = frozenset(
     {
         "topic", "meeting_start", "meeting_end", "place", "meeting_link", "problem",
         "problem_what", "problem_when", "problem_where", "problem_who", "problem_why",
         "problem_how", "impact", "root_cause", "category", "notes", "next_meeting_at",
+        "meeting_goal", "meeting_agenda", "material_link", "recorder_id",
     }
 )  # fmt: skip
-TEXT_FIELDS = EDITABLE_FIELDS - {"meeting_start", "meeting_end", "next_meeting_at", "category"}
+TEXT_FIELDS = EDITABLE_FIELDS - {"meeting_start", "meeting_end", "next_meeting_at", "category", "recorder_id"}
+SUBMITTED_STATUSES = (RecordStatus.CONFIRMING, *ACTIVE_STATUSES)
 
-
-@dataclass(frozen=True)
-class Actor:
-    """Who asks for a change: a person, and whether they administer the workspace."""
-
-    person_id: int
-    is_admin: bool = False
-
-
-@dataclass(frozen=True)
-class ParticipantInput:
-    person_id: int
-    department_id: int | None = None
-    decision_authority: bool = False
-    resource_authority: bool = False
-
-
-@dataclass(frozen=True)
-class ResourceInput:
-    what: str
-    amount: Decimal | None = None
-    unit: str | None = None
-    approver_id: int | None = None
-    status: ResourceStatus = ResourceStatus.PENDING
-
-
-# ---------------------------------------------------------------- shared steps
-
-
-def load_record(session: Session, record_id: int, *, for_update: bool = True) -> Record:
-    """The record, locked for the rest of the transaction (PostgreSQL) so changes serialize."""
-    query = select(Record).where(Record.id == record_id)
-    if for_update:
-        query = query.with_for_update()
-    record = session.exec(query).first()
-    if record is None:
-        raise NotFound("record.not_found", ref=f"R{record_id}")
-    return record
-
-
-def audit(
-    session: Session,
-    *,
-    record: Record,
-    action: AuditAction,
-    by: Actor | None,
-    now: datetime,
-    item: ActionItem | None = None,
-    **detail: Any,
-) -> None:
-    session.add(
-        AuditEntry(
-            record_id=record.id,
-            action_item_id=item.id if item else None,
-            actor_id=by.person_id if by else None,
-            action=action,
-            detail=detail,
-            at=now,
-        )
-    )
-
-
-def touch(record: Record, now: datetime, *, content: bool = True) -> None:
-    """Mark a change. ``version`` counts content changes only (what a stale form would
-    overwrite); sign-offs and status moves leave it, so a card's buttons stay valid."""
-    if content:
-        record.version += 1
-    record.updated_at = now
-
-
-def check_version(record: Record, expected: int | None) -> None:
-    if expected is not None and expected != record.version:
-        raise StaleVersion(ref=record.ref, expected=expected, current=record.version)
-
-
-def require_status(record: Record, allowed: Iterable[RecordStatus], attempted: str) -> None:
-    if record.status not in tuple(allowed):
-        raise InvalidTransition(
-            "record.bad_transition",
-            ref=record.ref,
-            status=message(f"status.{record.status.value}"),
-            attempted=message(f"action.{attempted}"),
-        )
-
-
-def is_participant(session: Session, record: Record, person_id: int) -> bool:
-    query = select(Participant.id).where(Participant.record_id == record.id, Participant.person_id == person_id)
-    return session.exec(query).first() is not None
-
-
-def require_recorder(record: Record, by: Actor, attempted: str) -> None:
-    if not (by.is_admin or by.person_id == record.recorder_id):
-        raise PermissionDenied("perm.recorder_only", ref=record.ref, attempted=message(f"action.{attempted}"))
-
-
-def require_member(session: Session, record: Record, by: Actor, attempted: str) -> None:
-    """The recorder, an admin or a participant of the record."""
-    if by.is_admin or by.person_id == record.recorder_id or is_participant(session, record, by.person_id):
-        return
-    raise PermissionDenied("perm.members_only", ref=record.ref, attempted=message(f"action.{attempted}"))
-
-
-def require_text(field: str, text: str | None, *, limit_name: str | None = None) -> str:
-    value = (text or "").strip()
-    if not value:
-        raise ValidationFailed({field: message("text.required", label=field_label(limit_name or field))})
-    too_long = RULES.too_long(field, value, limit_name=limit_name)
-    if too_long:
-        raise ValidationFailed({field: too_long})
-    return value
-
-
-def open_items(session: Session, record: Record) -> list[ActionItem]:
-    query = select(ActionItem).where(ActionItem.record_id == record.id, ActionItem.status == ItemStatus.OPEN)
-    return list(session.exec(query.order_by(col(ActionItem.seq))))
+__all__ = [
+    "ACTIVE_STATUSES", "EDITABLE_FIELDS", "Actor", "ParticipantInput", "ResourceInput", "activate", "audit",
+    "check_version", "close", "confirm", "create_draft", "edit_record", "escalate", "is_participant", "load_record",
+    "mark_delayed", "open_items", "reached_by_escalation", "reopen", "require_closable", "require_member", "require_member_or_reached",
+    "require_recorder", "require_status", "require_text", "set_cc", "set_key_points", "set_participants",
+    "set_resources", "submit", "touch", "unconfirmed", "withdraw",
+]  # fmt: skip
 
 
 # ---------------------------------------------------------------- create and edit
@@ -188,13 +103,15 @@ def edit_record(
         raise ValueError(f"not editable: {sorted(unknown)}")
     record = load_record(session, record_id)
     check_version(record, expected_version)
-    require_status(record, (RecordStatus.DRAFT, RecordStatus.CONFIRMING, *ACTIVE_STATUSES), "edit")
+    require_status(record, (RecordStatus.DRAFT, *SUBMITTED_STATUSES), "edit")
     require_member(session, record, by, "edit")
     cleaned = {k: (v.strip() or None) if isinstance(v, str) else v for k, v in changes.items()}
     checked = check_texts({k: v for k, v in cleaned.items() if k in TEXT_FIELDS})
     errors = dict(checked.errors)
     if "topic" in cleaned and not cleaned["topic"]:
         errors["topic"] = message("text.required", label=field_label("topic"))
+    if "recorder_id" in cleaned and not cleaned["recorder_id"]:
+        del cleaned["recorder_id"]  # nobody named: the recorder stays
     if cleaned.get("category") is not None:
         try:
             cleaned["category"] = Category(cleaned["category"])
@@ -209,115 +126,19 @@ def edit_record(
     changed = {k: v for k, v in cleaned.items() if getattr(record, k) != v}
     if not changed:
         return record
+    require_may_change(record, by, substantive=signoff.is_substantive(changed))
+    if "recorder_id" in changed:
+        require_recorder(record, by, "edit")
+    before = {field: getattr(record, field) for field in changed}
     for field, value in changed.items():
         setattr(record, field, value)
     touch(record, now)
-    audit(session, record=record, action=AuditAction.RECORD_EDITED, by=by, now=now, fields=sorted(changed))
+    audit(session, record=record, action=AuditAction.RECORD_EDITED, by=by, now=now, fields=sorted(changed),
+          changes={f: [shown(before[f], 200), shown(v, 200)] for f, v in changed.items()})  # fmt: skip
+    for field in sorted(f for f in changed if f in signoff.SUBSTANTIVE_FIELDS):
+        change = message("change.field", label=field_label(field), old=shown(before[field]), new=shown(changed[field]))
+        signoff.require_again(session, record, people=None, change=change, by=by, now=now)
     return record
-
-
-def set_participants(
-    *,
-    session: Session,
-    record_id: int,
-    by: Actor,
-    participants: Sequence[ParticipantInput],
-    now: datetime,
-    expected_version: int | None = None,
-) -> list[Participant]:
-    """Replace the participant list; people who stay keep their confirmation."""
-    record = load_record(session, record_id)
-    check_version(record, expected_version)
-    require_status(record, (RecordStatus.DRAFT, RecordStatus.CONFIRMING, *ACTIVE_STATUSES), "edit")
-    require_member(session, record, by, "edit")
-    if len({p.person_id for p in participants}) != len(participants):
-        raise ValidationFailed({"participants": message("record.duplicate_participant")})
-    existing = {p.person_id: p for p in session.exec(select(Participant).where(Participant.record_id == record.id))}
-    wanted = {p.person_id: p for p in participants}
-    for person_id, row in existing.items():
-        if person_id not in wanted:
-            session.delete(row)
-    for person_id, given in wanted.items():
-        row = existing.get(person_id) or Participant(record_id=record.id, person_id=person_id)
-        row.department_id = given.department_id
-        row.decision_authority = given.decision_authority
-        row.resource_authority = given.resource_authority
-        session.add(row)
-    touch(record, now)
-    audit(session, record=record, action=AuditAction.PARTICIPANTS_SET, by=by, now=now, people=sorted(wanted))
-    session.flush()
-    return list(session.exec(select(Participant).where(Participant.record_id == record.id)))
-
-
-def set_key_points(*, session: Session, record_id: int, by: Actor, points: Mapping[int, str], now: datetime) -> None:
-    """沟通要点: one position per department (department id → text)."""
-    record = load_record(session, record_id)
-    require_status(record, (RecordStatus.DRAFT, RecordStatus.CONFIRMING, *ACTIVE_STATUSES), "edit")
-    require_member(session, record, by, "edit")
-    cleaned = {dept: require_text("key_point", text) for dept, text in points.items()}
-    session.exec(delete(KeyPoint).where(col(KeyPoint.record_id) == record.id))  # type: ignore[call-overload]
-    for department_id, text in cleaned.items():
-        session.add(KeyPoint(record_id=record.id, department_id=department_id, text=text))
-    touch(record, now)
-    audit(session, record=record, action=AuditAction.KEY_POINTS_SET, by=by, now=now, departments=sorted(cleaned))
-
-
-def set_resources(
-    *, session: Session, record_id: int, by: Actor, requests: Sequence[ResourceInput], now: datetime
-) -> None:
-    record = load_record(session, record_id)
-    require_status(record, (RecordStatus.DRAFT, RecordStatus.CONFIRMING, *ACTIVE_STATUSES), "edit")
-    require_member(session, record, by, "edit")
-    # a request that comes back unchanged (the form carries no decision) keeps its approver's decision
-    decided = {
-        (r.what, r.amount, r.unit, r.approver_id): (r.status, r.decided_at)
-        for r in session.exec(select(ResourceRequest).where(ResourceRequest.record_id == record.id))
-        if r.status is not ResourceStatus.PENDING
-    }
-    rows = []
-    for index, request in enumerate(requests):
-        what = require_text(f"resources.{index}.what", request.what, limit_name="resource_what")
-        if request.amount is not None and request.amount < 0:
-            raise ValidationFailed({f"resources.{index}.amount": message("resource.negative_amount")})
-        status, decided_at = request.status, now if request.status is not ResourceStatus.PENDING else None
-        if status is ResourceStatus.PENDING:
-            status, decided_at = decided.get((what, request.amount, request.unit, request.approver_id), (status, None))
-        rows.append(
-            ResourceRequest(
-                record_id=record.id,
-                what=what,
-                amount=request.amount,
-                unit=request.unit,
-                approver_id=request.approver_id,
-                status=status,
-                decided_at=decided_at,
-            )
-        )
-    session.exec(delete(ResourceRequest).where(col(ResourceRequest.record_id) == record.id))  # type: ignore[call-overload]
-    session.add_all(rows)
-    touch(record, now)
-    audit(session, record=record, action=AuditAction.RESOURCES_SET, by=by, now=now, count=len(rows))
-
-
-def set_cc(
-    *,
-    session: Session,
-    record_id: int,
-    by: Actor,
-    person_ids: Iterable[int] = (),
-    department_ids: Iterable[int] = (),
-    now: datetime,
-) -> None:
-    """抄送: leaders (people) and supporting departments (reached through their leads)."""
-    record = load_record(session, record_id)
-    require_status(record, (RecordStatus.DRAFT, RecordStatus.CONFIRMING, *ACTIVE_STATUSES), "edit")
-    require_member(session, record, by, "edit")
-    people, departments = sorted(set(person_ids)), sorted(set(department_ids))
-    session.exec(delete(CarbonCopy).where(col(CarbonCopy.record_id) == record.id))  # type: ignore[call-overload]
-    session.add_all(CarbonCopy(record_id=record.id, person_id=p) for p in people)
-    session.add_all(CarbonCopy(record_id=record.id, department_id=d) for d in departments)
-    touch(record, now)
-    audit(session, record=record, action=AuditAction.CC_SET, by=by, now=now, people=people, departments=departments)
 
 
 # ---------------------------------------------------------------- sign-off
@@ -348,7 +169,21 @@ def submit(*, session: Session, record_id: int, by: Actor, now: datetime) -> lis
     record.submitted_at = now
     touch(record, now, content=False)
     audit(session, record=record, action=AuditAction.RECORD_SUBMITTED, by=by, now=now)
+    _request_resources(session, record, now)
     return participants
+
+
+def _request_resources(session: Session, record: Record, now: datetime) -> list[ResourceRequest]:
+    """Submission sends the pending resource requests to their approvers (see ``storage.resources``)."""
+    query = select(ResourceRequest).where(
+        ResourceRequest.record_id == record.id, ResourceRequest.status == ResourceStatus.PENDING,
+        col(ResourceRequest.requested_at).is_(None),
+    )  # fmt: skip
+    requests = list(session.exec(query.order_by(col(ResourceRequest.id))))
+    for request in requests:
+        request.requested_at = now
+        session.add(request)
+    return requests
 
 
 def confirm(
@@ -396,6 +231,7 @@ def activate(*, session: Session, record_id: int, by: Actor, now: datetime) -> l
 
 
 def _activate(session: Session, record: Record, *, by: Actor | None, now: datetime, missing: list[int]) -> None:
+    _request_resources(session, record, now)
     record.status = RecordStatus.IN_PROGRESS
     record.activated_at = now
     record.submitted_at = record.submitted_at or now
@@ -403,7 +239,7 @@ def _activate(session: Session, record: Record, *, by: Actor | None, now: dateti
     audit(session, record=record, action=AuditAction.RECORD_ACTIVATED, by=by, now=now, unconfirmed=missing)
 
 
-# ---------------------------------------------------------------- delay, close, reopen
+# ---------------------------------------------------------------- delay, close, reopen, withdraw
 
 
 def mark_delayed(
@@ -423,16 +259,22 @@ def mark_delayed(
     return True
 
 
-def close(*, session: Session, record_id: int, by: Actor, verification: str, now: datetime) -> Record:
-    """已闭环: only with a verified result, only by the recorder or an admin, nothing left open."""
+def require_closable(*, session: Session, record_id: int, by: Actor) -> Record:
+    """Everything ``close`` refuses for, except the verification text: asked before the result is looked at."""
     record = load_record(session, record_id)
     require_status(record, ACTIVE_STATUSES, "close")
     require_recorder(record, by, "close")
-    verification = require_text("verification", verification)
     still_open = open_items(session, record)
     if still_open:
         refs = "、".join(f"{record.ref}-{item.seq}" for item in still_open)
         raise InvalidTransition("record.items_still_open", ref=record.ref, items=refs)
+    return record
+
+
+def close(*, session: Session, record_id: int, by: Actor, verification: str, now: datetime) -> Record:
+    """已闭环: only with a verified result, only by the recorder or an admin, nothing left open."""
+    record = require_closable(session=session, record_id=record_id, by=by)
+    verification = require_text("verification", verification)
     record.status = RecordStatus.CLOSED
     record.verification = verification
     record.closed_at = now
@@ -456,13 +298,32 @@ def reopen(*, session: Session, record_id: int, by: Actor, reason: str, now: dat
     return record
 
 
+def withdraw(*, session: Session, record_id: int, by: Actor, reason: str | None, now: datetime) -> Record:
+    """撤回 a record that never became active (a duplicate, a false start): it leaves the lists and the
+    reminders, and stays in the audit trail. Only the recorder or an admin; a reason is optional."""
+    record = load_record(session, record_id)
+    require_status(record, (RecordStatus.DRAFT, RecordStatus.CONFIRMING), "withdraw")
+    require_recorder(record, by, "withdraw")
+    reason = (reason or "").strip() or None
+    if reason:
+        reason = require_text("reason", reason)
+    previous = record.status
+    record.status = RecordStatus.WITHDRAWN
+    record.withdrawn_at = now
+    touch(record, now, content=False)
+    audit(session, record=record, action=AuditAction.RECORD_WITHDRAWN, by=by, now=now, reason=reason,
+          previous=previous.value)  # fmt: skip
+    return record
+
+
 def escalate(
     *, session: Session, record_id: int, by: Actor, now: datetime, item: ActionItem | None = None, reason: str | None
 ) -> Record:
-    """升级: a member asks the leads to step in; recorded so the monthly review can count it."""
+    """升级: a member, or someone the escalation already reached (a lead, the director, the cc list),
+    asks the leads to step in; recorded so the monthly review can count it."""
     record = load_record(session, record_id)
     require_status(record, (RecordStatus.CONFIRMING, *ACTIVE_STATUSES), "escalate")
-    require_member(session, record, by, "escalate")
+    require_member_or_reached(session, record, by, "escalate")
     reason = (reason or "").strip() or None
     if reason:
         require_text("reason", reason)

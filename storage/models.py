@@ -127,6 +127,9 @@ class Record(SQLModel, table=True):
     verification: str | None = _text(default=None)
     notes: str | None = _text(default=None)
     next_meeting_at: datetime | None = _utc(default=None)
+    meeting_goal: str | None = _text(default=None)
+    meeting_agenda: str | None = _text(default=None)
+    material_link: str | None = Field(default=None, max_length=500)
     recorder_id: int = Field(foreign_key="people.id")
     created_at: datetime = _utc()
     updated_at: datetime = _utc()
@@ -134,6 +137,7 @@ class Record(SQLModel, table=True):
     activated_at: datetime | None = _utc(default=None)
     delayed_at: datetime | None = _utc(default=None)
     closed_at: datetime | None = _utc(default=None)
+    withdrawn_at: datetime | None = _utc(default=None)
 
     @property
     def ref(self) -> str:
@@ -204,6 +208,8 @@ class ActionItem(SQLModel, table=True):
     done_at: datetime | None = _utc(default=None)
     result: str | None = _text(default=None)
     cancel_reason: str | None = _text(default=None)
+    snoozed_until: date | None = Field(default=None, description="no daily prompt up to this local day")
+    snooze_reason: str | None = _text(default=None)
     created_at: datetime = _utc()
     updated_at: datetime = _utc()
 
@@ -234,6 +240,9 @@ class ResourceRequest(SQLModel, table=True):
     approver_id: int | None = Field(default=None, foreign_key="people.id")
     status: ResourceStatus = Field(default=ResourceStatus.PENDING, sa_type=EnumText(ResourceStatus))
     decided_at: datetime | None = _utc(default=None)
+    requested_at: datetime | None = _utc(default=None, description="when it went to its approver")
+    decided_by_id: int | None = Field(default=None, foreign_key="people.id")
+    decision_note: str | None = _text(default=None)
 
 
 class AuditEntry(SQLModel, table=True):
@@ -361,6 +370,7 @@ class FormDraft(SQLModel, table=True):
     record_version: int | None = Field(default=None)
     values: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     updated_at: datetime = _utc()
+    warned_at: datetime | None = _utc(default=None, description="the form came back once with its warnings")
 
 
 class WebForm(SQLModel, table=True):
@@ -434,4 +444,36 @@ class FileUpload(SQLModel, table=True):
     platform: str = Field(max_length=16)
     scope: str = Field(max_length=200)
     key: str = Field(max_length=300)
+    created_at: datetime = _utc()
+
+
+class MeetingReply(SQLModel, table=True):
+    """A participant's answer to a meeting notice: coming or not, and with which authority (提前确认决策权限)."""
+
+    __tablename__ = "meeting_replies"
+    __table_args__ = (UniqueConstraint("record_id", "person_id", "meeting_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    record_id: int = Field(foreign_key="records.id", index=True)
+    person_id: int = Field(foreign_key="people.id")
+    meeting_at: datetime = _utc()
+    attending: bool
+    decision_authority: bool = Field(default=False)
+    resource_authority: bool = Field(default=False)
+    note: str | None = _text(default=None)
+    replied_at: datetime = _utc()
+
+
+class FormSubmission(SQLModel, table=True):
+    """A form that was stored, by the token its payload carried: the same form twice makes one record."""
+
+    __tablename__ = "form_submissions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token: str = Field(max_length=64, unique=True)
+    group_id: int = Field(foreign_key="groups.id")
+    person_id: int = Field(foreign_key="people.id")
+    action: str = Field(max_length=64)
+    record_id: int | None = Field(default=None, foreign_key="records.id")
+    item_id: int | None = Field(default=None, foreign_key="action_items.id")
     created_at: datetime = _utc()

@@ -46,6 +46,7 @@ class ItemView:
 class ResourceView:
     request: ResourceRequest
     approver: Person | None
+    decided_by: Person | None = None
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,11 @@ def record_view(session: Session, record: Record) -> RecordView:
     latest = latest_progress(session, [i.id for i in items if i.id is not None])
     item_views = [ItemView(i, people[i.owner_id], departments.get(i.department_id), latest.get(i.id)) for i in items]
     resources = [
-        ResourceView(row, people.get(row.approver_id) if row.approver_id else None)
+        ResourceView(
+            row,
+            people.get(row.approver_id) if row.approver_id else None,
+            people.get(row.decided_by_id) if row.decided_by_id else None,
+        )
         for row in session.exec(
             select(ResourceRequest).where(ResourceRequest.record_id == record.id).order_by(col(ResourceRequest.id))
         )
@@ -112,9 +117,10 @@ def _person_ids(session: Session, record: Record) -> set[int]:
     ids = {record.recorder_id}
     ids |= set(session.exec(select(Participant.person_id).where(Participant.record_id == record.id)))
     ids |= set(session.exec(select(ActionItem.owner_id).where(ActionItem.record_id == record.id)))
-    ids |= {
-        i for i in session.exec(select(ResourceRequest.approver_id).where(ResourceRequest.record_id == record.id)) if i
-    }
+    for approver, decider in session.exec(
+        select(ResourceRequest.approver_id, ResourceRequest.decided_by_id).where(ResourceRequest.record_id == record.id)
+    ):
+        ids |= {i for i in (approver, decider) if i}
     ids |= {i for i in session.exec(select(CarbonCopy.person_id).where(CarbonCopy.record_id == record.id)) if i}
     return ids
 
@@ -129,7 +135,7 @@ def _department_ids(session: Session, record: Record) -> set[int]:
     return ids
 
 
-def _by_id(session: Session, model: type, ids: set[int]) -> dict[int, object]:
+def _by_id(session: Session, model: type, ids: set[int]) -> dict[int, Any]:
     return {row.id: row for row in session.exec(select(model).where(col(model.id).in_(sorted(ids))))}  # type: ignore[attr-defined]
 
 
@@ -178,7 +184,7 @@ def _list_query(which: RecordFilter) -> Any:
         owns = select(ActionItem.record_id).where(ActionItem.owner_id == person, ActionItem.status == ItemStatus.OPEN)
         query = query.where(
             or_(Record.recorder_id == person, col(Record.id).in_(takes_part), col(Record.id).in_(owns)),
-            Record.status != RecordStatus.CLOSED,
+            col(Record.status).not_in([RecordStatus.CLOSED.value, RecordStatus.WITHDRAWN.value]),
         )
     return query.order_by(col(Record.id).desc()).limit(bindparam("limit"))
 
@@ -208,7 +214,12 @@ def monthly_report(session: Session, *, group_id: int, start: datetime, end: dat
     report = MonthlyReport(year, month)
     records = list(
         session.exec(
-            select(Record).where(Record.group_id == group_id, Record.created_at >= start, Record.created_at < end)
+            select(Record).where(
+                Record.group_id == group_id,
+                Record.created_at >= start,
+                Record.created_at < end,
+                Record.status != RecordStatus.WITHDRAWN,
+            )
         )
     )
     report.records_opened = len(records)

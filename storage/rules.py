@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 
 from storage.errors import CATALOG, message
-from storage.i18n import Localized, Message
+from storage.i18n import Joined, Localized, Message
 
 RULES_FILE = Path(__file__).with_name("content_rules.toml")
 
@@ -61,6 +61,7 @@ class ContentRules:
     rules: tuple[PhraseRule, ...]
     min_concrete_chars: int
     bare_verbs: frozenset[str]
+    fact_pattern: str = r"[0-9]"
 
     @classmethod
     def load(cls, path: Path = RULES_FILE) -> ContentRules:
@@ -76,17 +77,23 @@ class ContentRules:
             rules=rules,
             min_concrete_chars=int(raw["concrete"]["min_chars_besides_vague"]),
             bare_verbs=frozenset(v.lower() for v in raw["concrete"]["bare_verbs"]),
+            fact_pattern=str(raw.get("verification", {}).get("fact_pattern", r"[0-9]")),
         )
 
     def lint(self, field: str, text: str | None) -> list[Finding]:
-        """Vague and blaming phrases in ``text``, each with its suggested rewrite."""
+        """Every vague and blaming phrase in ``text`` (each once, in reading order), with its suggested rewrite."""
         if not text:
             return []
-        return [
-            Finding(field, rule.kind, match.group(0), rule.suggestion)
-            for rule in self.rules
-            for match in rule.pattern.finditer(text)
-        ]
+        found: dict[tuple[FindingKind, str], tuple[int, Finding]] = {}
+        for rule in self.rules:
+            for match in rule.pattern.finditer(text):
+                finding = Finding(field, rule.kind, match.group(0), rule.suggestion)
+                found.setdefault((rule.kind, match.group(0).lower()), (match.start(), finding))
+        return [finding for _, finding in sorted(found.values(), key=lambda pair: pair[0])]
+
+    def has_fact(self, text: str) -> bool:
+        """A verification result names something checkable: a number, a date, a ratio, a comparison."""
+        return re.search(self.fact_pattern, text) is not None
 
     def too_long(self, field: str, text: str | None, *, limit_name: str | None = None) -> Message | None:
         limit = self.limits[limit_name or field]
@@ -162,7 +169,7 @@ def check_action_item(item: ActionItemInput, *, now: datetime, rules: ContentRul
         if field not in errors:
             findings = rules.lint(field, getattr(item, field))
             if findings:
-                warnings[field] = findings[0].message
+                warnings[field] = all_findings(findings)
     if not (item.measure or "").strip() and "measure" not in warnings:
         warnings["measure"] = message("item.measure_missing")
     return Checked(errors, warnings)
@@ -180,5 +187,28 @@ def check_texts(fields: Mapping[str, str | None], *, rules: ContentRules = RULES
             continue
         findings = rules.lint(field, text)
         if findings:
-            warnings[field] = findings[0].message
+            warnings[field] = all_findings(findings)
     return Checked(errors, warnings)
+
+
+def all_findings(findings: Sequence[Finding]) -> Message:
+    """Every finding on a field as one warning: all the phrases, not only the first."""
+    if len(findings) == 1:
+        return findings[0].message
+    return message("lint.all", findings=Joined(tuple(f.message for f in findings), " "))
+
+
+def check_verification(text: str | None, *, rules: ContentRules = RULES) -> Message | None:
+    """A verification result that is vague or names no checkable fact ("尽快验证") gets a warning.
+
+    Empty is not a warning but an error (the caller's ``require_text``).
+    """
+    text = (text or "").strip()
+    if not text:
+        return None
+    parts = [f.message for f in rules.lint("verification", text)]
+    if not rules.has_fact(text):
+        parts.append(message("lint.no_fact"))
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else message("lint.all", findings=Joined(tuple(parts), " "))

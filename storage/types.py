@@ -59,6 +59,7 @@ class RecordStatus(StrEnum):
     IN_PROGRESS = "in_progress"  # 进行中
     DELAYED = "delayed"  # 已延期: an item missed its deadline
     CLOSED = "closed"  # 已闭环: verified result written
+    WITHDRAWN = "withdrawn"  # 已撤回: never activated, taken back by the recorder; kept for the audit trail
 
 
 OPEN_RECORD_STATUSES = (RecordStatus.IN_PROGRESS, RecordStatus.DELAYED)
@@ -121,6 +122,14 @@ class AuditAction(StrEnum):
     ESCALATED = "record.escalated"  # detail: level 1 / 2 from the overdue ladder, none from /escalate
     RESOURCE_DECIDED = "record.resource_decided"
     ITEM_RESCHEDULED = "item.rescheduled"  # a new due date (storage.review.RESCHEDULE_ACTIONS counts it)
+    RECORD_WITHDRAWN = "record.withdrawn"
+    SIGNOFF_RESET = "record.signoff_reset"  # a substantive change: the participants concerned sign again
+    MEETING_SCHEDULED = "record.meeting_scheduled"
+    MEETING_NOTIFIED = "record.meeting_notified"
+    MEETING_REPLIED = "record.meeting_replied"
+    REMINDED = "record.reminded"  # a roll-call (催办)
+    ITEM_REASSIGNED = "item.reassigned"
+    ITEM_SNOOZED = "item.snoozed"
 
 
 class FileKind(StrEnum):

@@ -167,10 +167,10 @@ def test_free_text_keeps_the_users_spacing_and_punctuation_and_names_people_as_t
     ("进度 R12-2 修复 百分之60", 60, "修复"),
     ("进度 R12-2 修复 百分之六十五", 65, "修复"),
     ("进度 R12-2 修复 百分之百", 100, "修复"),
-    ("进度 R12-2 60% 已完成一半", None, "60% 已完成一半"),
+    ("进度 R12-2 60% 已完成一半", 60, "已完成一半"),  # issue 11: a leading percent is read too
     ("进度 R12-2 投诉下降15%", None, "投诉下降15%"),
 ])  # fmt: skip
-def test_a_percent_counts_only_as_the_last_word(text: str, percent: int | None, progress_text: str) -> None:
+def test_a_percent_counts_as_the_last_or_the_first_word(text: str, percent: int | None, progress_text: str) -> None:
     assert parse_command(text) == Progress(R12_2, progress_text, percent)
 
 
@@ -267,10 +267,11 @@ def test_the_messages_read_as_sentences_in_both_languages() -> None:
     assert messages("/report 2026-13")[1].startswith('"2026-13" is not a month; write 2026-03.')
     assert messages("/settings prompt")[0].startswith("缺少“prompt”的值。")
     assert messages("/record") == (
-        "“record”后面还需要子命令：新建、列表、查看、编辑、闭环、导出。发送 /help 查看全部命令。",
-        '"record" needs a sub-command: new, list, show, edit, close, export. Send /help to see all commands.',
+        "“record”后面还需要子命令：新建、列表、查看、编辑、闭环、导出、重新打开、撤回、通知、历史。发送 /help 查看全部命令。",
+        '"record" needs a sub-command: new, list, show, edit, close, export, reopen, withdraw, notify, history. '
+        "Send /help to see all commands.",
     )
-    assert messages("任务")[0].startswith("“任务”后面还需要子命令：新增、完成。")
+    assert messages("任务")[0].startswith("“任务”后面还需要子命令：新增、完成、改期、转交、取消、编辑。")
     assert str(UsageError(Problem.EMPTY)) == UsageError(Problem.EMPTY).message("en")
 
 

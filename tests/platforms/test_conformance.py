@@ -23,8 +23,17 @@ from cards import forms, reminders, templates
 from cards.markup import Markup
 from cards.model import Card, Header, Markdown
 from cards.reminders import ItemLine
-from storage.models import InboundEvent, OutboxMessage, Person, ProcessedEvent, Record, StoredFile
-from storage.types import FileKind, RecordStatus
+from storage.models import (
+    ActionItem,
+    InboundEvent,
+    OutboxMessage,
+    Person,
+    ProcessedEvent,
+    Record,
+    ResourceRequest,
+    StoredFile,
+)
+from storage.types import FileKind, ItemStatus, RecordStatus, ResourceStatus
 from tests.platforms.drivers import Driver
 from tests.platforms.seed import INJECTION, seed_record
 
@@ -179,3 +188,29 @@ async def test_an_export_and_the_reviews_chart_arrive_as_the_platform_declares(d
     if capabilities.images:
         assert arrived[chart.filename].content == chart.content and arrived[chart.filename].image
     assert len(arrived) == capabilities.files + capabilities.images, "each file once"
+
+
+async def test_the_life_of_a_record_after_it_is_written(driver: Driver) -> None:
+    """Approve from the sign-off request, move a deadline, hand an item over, cancel one: each announced with real
+    @-mentions, and the scheduler warns about the moved deadline at its new date (issue 11)."""
+    ids = driver.ids
+    form = await driver.open_form("zhang", "/record new 订单系统数据延迟问题专项沟通")
+    await driver.submit("zhang", form, seed_record(ids))
+    await driver.press("wang", driver.button("resource.approve"))
+    for who in ("li", "wang", "zhang"):
+        await driver.press(who, driver.button("record.confirm"))
+    assert record(driver.engine).status is RecordStatus.IN_PROGRESS
+    assert ids["wang"] in driver.find("批准了 R1 的资源需求").mentions
+    await driver.command("wang", "/action due R1-2 2026-12-04 供应商延期到货")
+    assert ids["wang"] in driver.find("改为 2026-12-04").mentions
+    await driver.command("li", "/action owner R1-1 @zhao 出差")
+    assert {ids["li"], ids["zhao"]} <= driver.find("转交给").mentions
+    await driver.command("zhang", "/action cancel R1-3 改由运维统一建设")
+    assert "已取消" in driver.find("改由运维统一建设").text
+    await driver.jobs("2026-12-02T10:00+08:00")
+    assert ids["wang"] in driver.find("到期预警：R1-2 将于 2026-12-04").mentions
+    with Session(driver.engine) as session:
+        assert session.exec(select(ResourceRequest)).one().status is ResourceStatus.APPROVED
+        items = {i.seq: i for i in session.exec(select(ActionItem))}
+        assert session.get(Person, items[1].owner_id).user_id == ids["zhao"]
+        assert items[3].status is ItemStatus.CANCELLED

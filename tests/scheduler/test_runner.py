@@ -27,6 +27,7 @@ async def test_the_runner_ticks_on_start_and_wakes_the_sender(engine: sa.Engine)
     assert await runner.tick() == {
         "daily_prompt": 0, "deadline_warning": 0, "overdue_ladder": 0, "meeting_reminder": 0, "confirmation_reminder": 0,
         "monthly_review": 0, "purge_files": 0,
+        "approval_reminder": 0,
     }, "a second tick at the same instant queues nothing"  # fmt: skip
 
 

@@ -71,3 +71,22 @@ def test_every_limit_is_enforced_and_named() -> None:
 def test_the_lists_live_in_data() -> None:
     assert set(RULES.limits) >= {"topic", "problem", "description", "verification", "progress"}
     assert any("尽快" in rule.phrases for rule in RULES.rules)
+
+
+def test_every_phrase_on_a_field_is_flagged_in_reading_order_each_once() -> None:
+    from storage.rules import check_texts
+
+    warning = check_texts({"problem": "技术部不配合，尽快处理，需求不合理，还是不配合"}).warnings["problem"].render()
+    assert warning.index("“不配合”") < warning.index("“尽快”") < warning.index("“不合理”")
+    assert warning.count("“不配合”") == 1
+
+
+def test_a_verification_result_names_something_checkable() -> None:
+    from storage.rules import check_verification
+
+    assert check_verification("3月11日监控显示延迟≤1.5小时，投诉量下降15%") is None
+    assert check_verification("投诉下降一成") is None
+    assert check_verification("") is None, "empty is the caller's error, not a warning"
+    vague = check_verification("尽快验证").render()
+    assert "“尽快”不够具体" in vague and "没有可核对的事实" in vague
+    assert check_verification("已经好了").render().startswith("没有可核对的事实")

@@ -36,6 +36,7 @@ def flat_form() -> dict[str, Any]:
         "items__0__description": "优化同步脚本为多线程", "items__0__owner": "ou_li", "items__0__due": "2026-11-27 +0800",
         "items__0__measure": "延迟≤1.5小时",
         "items__1__description": "审批临时扩容预算5000元", "items__1__owner": "ou_wang", "items__1__due": "2026-11-26 18:00 +0800",
+        "items__1__measure": "审批单通过",  # as the seed has it: a form with only warnings comes back once (issue 11)
         "resources__0__what": "临时扩容服务器", "resources__0__amount": "5000", "resources__0__unit": "元",
         "resources__0__approver": "ou_wang",
         "next_meeting_at": "2026-12-01 10:00 +0800",

@@ -32,6 +32,7 @@ def record_values() -> dict[str, Any]:
         "items.0.description": "优化同步脚本为多线程", "items.0.owner": LI, "items.0.due": "2026-11-27",
         "items.0.measure": "延迟≤1.5小时",
         "items.1.description": "审批临时扩容预算5000元", "items.1.owner": WANG, "items.1.due": "2026-11-26",
+        "items.1.measure": "审批单通过",  # as the seed has it: a form with only warnings comes back once (issue 11)
         "resources.0.what": "临时扩容服务器", "resources.0.amount": "5000", "resources.0.unit": "元",
         "resources.0.approver": WANG,
         "next_meeting_at": "2026-12-01 10:00 +08:00",
