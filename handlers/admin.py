@@ -10,8 +10,10 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from cards import templates
+from cards.model import Card, Field, Fields, Note
 from cards.templates import t
 from handlers import grammar
+from handlers.capabilities import MINIMAL, Capabilities
 from handlers.common import person_for
 from handlers.router import Outcome, Router
 from storage.directory import set_department
@@ -126,14 +128,30 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
 
 
 @changes.command(grammar.Settings)
-def settings(command: grammar.Settings, session: Session, group: Group, lang: str) -> Outcome:
-    """``/settings`` shows; ``/settings prompt 17:30`` changes (all pairs checked before any is applied)."""
+def settings(command: grammar.Settings, session: Session, group: Group, lang: str,
+             capabilities: Capabilities = MINIMAL) -> Outcome:  # fmt: skip
+    """``/settings`` shows; ``/settings prompt 17:30`` changes (all pairs checked before any is applied).
+
+    The platform's own per-group settings (``Capabilities.group_settings``) are set the same way; their
+    values may be secrets, so a bad one is refused without being repeated.
+    """
     if not command.pairs:
-        return Outcome(reply=templates.settings_card(group, lang=lang))
+        return Outcome(reply=_with_platform_settings(templates.settings_card(group, lang=lang), group, capabilities,
+                                                     lang))  # fmt: skip
     parsed: dict[str, Any] = {}
+    platform: dict[str, str] = {}
     for key, value in command.pairs:
+        declared = capabilities.group_setting(key)
+        if declared is not None:
+            try:
+                platform[declared.key] = declared.parse(value)
+            except ValueError as exc:
+                text = t("settings.bad_platform_value", lang, key=key, reason=str(exc))
+                return Outcome(reply=templates.error_card(text, lang=lang))
+            continue
         if key.lower() not in SETTINGS:
-            known = ", ".join(k for k in SETTINGS if k.isascii())
+            names = [*SETTINGS, *(name for s in capabilities.group_settings for name in s.names)]
+            known = ", ".join(k for k in names if k.isascii())
             return Outcome(reply=templates.error_card(t("settings.unknown_key", lang, key=key, keys=known), lang=lang))
         column, parse = SETTINGS[key.lower()]
         try:
@@ -144,5 +162,23 @@ def settings(command: grammar.Settings, session: Session, group: Group, lang: st
                                                       lang=lang))  # fmt: skip
     for column, value in parsed.items():
         setattr(group, column, value)
+    if platform:
+        group.platform_settings = {k: v for k, v in {**group.platform_settings, **platform}.items() if v}
     session.add(group)
-    return Outcome(reply=templates.settings_card(group, lang=normalize_language(group.language)))
+    lang = normalize_language(group.language)
+    return Outcome(reply=_with_platform_settings(templates.settings_card(group, lang=lang), group, capabilities, lang))
+
+
+def _with_platform_settings(card: Card, group: Group, capabilities: Capabilities, lang: str) -> Card:
+    """The settings card, with the platform's own: each one's state, and what the group lacks without it."""
+    declared = capabilities.group_settings
+    if not declared:
+        return card
+    stored = group.platform_settings or {}
+    fields = Fields(items=[
+        Field(label=s.label.pick(lang),
+              value=s.describe(stored[s.key], lang) if stored.get(s.key) else t("settings.not_set", lang))
+        for s in declared
+    ])  # fmt: skip
+    notes = [Note(text=s.missing.pick(lang)) for s in declared if not stored.get(s.key)]
+    return card.model_copy(update={"elements": [*card.elements, fields, *notes]})

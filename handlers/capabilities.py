@@ -12,9 +12,11 @@ of a handler's outcome.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Flag, StrEnum, auto
+
+from storage.i18n import Localized
 
 
 class Source(StrEnum):
@@ -68,6 +70,24 @@ class Limits:
     buttons: int | None = None  # per row of buttons
 
 
+@dataclass(frozen=True)
+class GroupSetting:
+    """A setting a platform needs per group, which the group's admins give with ``/settings <name> <value>``
+    (e.g. a webhook that can @-mention people where the platform's bot cannot).
+
+    ``parse`` turns what was typed into what is stored (a platform seals a secret in it; ``""`` clears it)
+    or raises ``ValueError`` with the expected form; ``/settings`` shows ``describe(stored, lang)`` — never
+    a secret — or, while it is not set, what the group goes without (``missing``).
+    """
+
+    key: str  # how it is stored (``Group.platform_settings``)
+    names: tuple[str, ...]  # what an admin types, in every language
+    label: Localized
+    missing: Localized
+    parse: Callable[[str], str]
+    describe: Callable[[str, str], str]
+
+
 ALL_INPUTS = frozenset({"text", "number", "date", "select", "multi_select", "person", "repeat"})
 
 
@@ -86,6 +106,7 @@ class Capabilities:
     images: bool = False
     limits: Limits = Limits()
     rate_limit: RateLimit = RateLimit(per_target=1, per_app=5)
+    group_settings: tuple[GroupSetting, ...] = ()  # what the group's admins set for this platform
     # Events whose answer shows nothing are acknowledged once stored in the inbox and handled after (the
     # platform redelivers what it thinks lost). A caller that waits for the result (the sandbox's API) says no.
     inbox: bool = True
@@ -101,6 +122,10 @@ class Capabilities:
         if self.forms is FormStyle.CARD and not input_kinds <= self.card_inputs:
             return FormStyle.WEB
         return self.forms
+
+    def group_setting(self, name: str) -> GroupSetting | None:
+        """The platform's setting an admin named (``/settings <name> …``), if it declares one by that name."""
+        return next((s for s in self.group_settings if name.lower() in (n.lower() for n in s.names)), None)
 
     def handled_later(self, source: Source) -> bool:
         """Nothing of the answer is shown: acknowledge once stored in the inbox and handle it after."""

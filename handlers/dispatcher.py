@@ -2,7 +2,7 @@
 
 In order, inside one transaction:
 1. drop redeliveries (the platform's event id, stored once in ``processed_events``);
-2. load or create the group and the sender (and everyone @-mentioned);
+2. load or create the group and the sender (and everyone @-mentioned), remembered as the group's members;
 3. parse the command or look up the card action, and run the matched route;
 4. answer as the platform can (``Answering``, from its declared capabilities):
    what its answer to this kind of event can show goes back to the adapter, the
@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +38,7 @@ from handlers.grammar import UsageError, parse_command
 from handlers.router import Outcome, Router
 from handlers.webforms import PUBLISHED_URL, WebLinks, link_only, settle
 from storage.db import in_db, unit_of_work
-from storage.directory import ensure_group, ensure_person
+from storage.directory import ensure_group, ensure_person, note_members
 from storage.errors import DomainError
 from storage.i18n import normalize_language
 from storage.lifecycle import Actor
@@ -45,6 +46,7 @@ from storage.models import Group, ProcessedEvent
 from storage.timekeeping import Clock, zone
 
 log = logging.getLogger(__name__)
+MEMBERS_KEPT = 100_000  # (group, person) pairs this process remembers having stored: later events skip the write
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,7 @@ class Dispatcher:
         self.capabilities = dict(capabilities or {})
         self.on_dispatched = on_dispatched
         self.links = links  # web forms and the board: on when a public URL and a signing key are configured
+        self._members: OrderedDict[tuple[int, int], None] = OrderedDict()  # (group, person) known to be stored
 
     def answering(self, event: Event) -> Answering:
         return Answering(self.capabilities.get(event.chat.platform, MINIMAL), event)
@@ -171,7 +174,11 @@ class Dispatcher:
                     return DispatchResult(Outcome(), duplicate=True)
                 data = self._context(session, event, now)
                 outcome = self._route(event, data)
-                return self._finish(session, event, data, outcome)
+                result = self._finish(session, event, data, outcome)
+            self._members.update(dict.fromkeys(data["members"]))  # committed: not written again by this process
+            while len(self._members) > MEMBERS_KEPT:
+                self._members.popitem(last=False)
+            return result
         except (DomainError, UsageError) as error:
             return self._answer_error(event, now, error)
         except Exception:
@@ -187,18 +194,24 @@ class Dispatcher:
         if f"{event.chat.platform}:{event.sender.user_id}" in self.defaults.admins and not person.is_admin:
             person.is_admin = True
             session.add(person)
-        for mentioned in getattr(event, "mentions", ()):
+        mentioned = [
             ensure_person(
-                session=session, platform=event.chat.platform, user_id=mentioned.user_id,
-                display_name=mentioned.display_name,
-            )  # fmt: skip
+                session=session, platform=event.chat.platform, user_id=someone.user_id,
+                display_name=someone.display_name,
+            )
+            for someone in getattr(event, "mentions", ())
+        ]  # fmt: skip
         session.flush()
+        members = [(group.id or 0, p.id or 0) for p in (person, *mentioned)]
+        members = [pair for pair in members if pair not in self._members]
+        note_members(session=session, group_id=group.id or 0, person_ids=[p for _, p in members], now=now)
         actor = Actor(person.id or 0, is_admin=person.is_admin or event.sender.is_chat_admin)
         lang = normalize_language(group.language)
         return {
             "event": event, "session": session, "group": group, "person": person, "actor": actor, "lang": lang,
             "now": now, "zone": zone(group.timezone), "out": Poster(session, group, now, event_id=event.event_id, lang=lang),
-            "links": self.links,
+            "links": self.links, "capabilities": self.capabilities.get(event.chat.platform, MINIMAL),
+            "members": members,
         }  # fmt: skip
 
     def _group(self, session: Session, event: Event, now: Any) -> Group:

@@ -17,6 +17,7 @@ from storage.models import (
     AuditEntry,
     Department,
     Group,
+    GroupMember,
     KeyPoint,
     Participant,
     Person,
@@ -124,8 +125,8 @@ def record_history(session: Session, record: Record) -> list[HistoryEntry]:
 
 def group_members(session: Session, group: Group) -> list[Person]:
     """Who a person picker offers in this group: the workspace's people with a department, and everyone
-    who has taken part in the group's records or opened its forms. Platforms do not tell us a chat's
-    members on every event, so this is what the group itself has seen."""
+    who has spoken to the bot there, taken part in the group's records or opened its forms. Platforms do
+    not tell us a chat's members on every event, so this is what the group itself has seen."""
     in_departments = select(Department.id).where(Department.workspace == group.workspace)
     records = select(Record.id).where(Record.group_id == group.id)
     seen = (
@@ -133,6 +134,7 @@ def group_members(session: Session, group: Group) -> list[Person]:
         select(Participant.person_id).where(col(Participant.record_id).in_(records)),
         select(ActionItem.owner_id).where(col(ActionItem.record_id).in_(records)),
         select(WebForm.person_id).where(WebForm.group_id == group.id),
+        select(GroupMember.person_id).where(GroupMember.group_id == group.id),
     )
     query = select(Person).where(
         Person.platform == group.platform,

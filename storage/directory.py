@@ -7,10 +7,11 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import bindparam
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from storage.models import CalendarOverride, Department, Group, Person
+from storage.models import CalendarOverride, Department, Group, GroupMember, Person
 from storage.timekeeping import CalendarOverrides, WorkdayCalendar
 
 # Built once: every event looks its group and its sender up, and building a statement costs more than running it.
@@ -47,6 +48,24 @@ def ensure_person(*, session: Session, platform: str, user_id: str, display_name
         Person(platform=platform, user_id=user_id, display_name=(display_name or user_id)[:100]),
         lambda: session.exec(select(Person).where(Person.platform == platform, Person.user_id == user_id)).one(),
     )
+
+
+def note_members(*, session: Session, group_id: int, person_ids: Iterable[int], now: datetime) -> None:
+    """Remember who spoke or acted in a group (once each): the group's person pickers offer them.
+
+    One prepared statement (compiled once per dialect), so the dispatcher pays a lookup, not a compile.
+    """
+    rows = [{"group_id": group_id, "person_id": person_id, "first_seen_at": now} for person_id in set(person_ids)]
+    if rows:
+        session.execute(_NOTE_MEMBER[session.get_bind().dialect.name == "postgresql"], rows)
+
+
+_NOTE_MEMBER = {
+    postgres: (postgresql.insert if postgres else sqlite.insert)(GroupMember).on_conflict_do_nothing(
+        index_elements=["group_id", "person_id"]
+    )
+    for postgres in (False, True)
+}
 
 
 def _insert_once(session: Session, row: Any, existing: Any) -> Any:

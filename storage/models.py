@@ -67,6 +67,24 @@ class Group(SQLModel, table=True):
     warning_days: int = Field(default=2)
     meeting_reminder_minutes: int = Field(default=60)
     created_at: datetime = _utc()
+    # what a platform needs per group, set by its admins with /settings (handlers.capabilities.GroupSetting): opaque
+    # strings the platform wrote (a secret arrives sealed by it), by the setting's key
+    platform_settings: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
+
+
+class GroupMember(SQLModel, table=True):
+    """Someone who spoke to the bot in a group or pressed its buttons there: the group's person pickers offer them.
+
+    Not every platform can list a chat's members; this is what the group itself has shown us.
+    """
+
+    __tablename__ = "group_members"
+    __table_args__ = (UniqueConstraint("group_id", "person_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="groups.id")
+    person_id: int = Field(foreign_key="people.id")
+    first_seen_at: datetime = _utc()
 
 
 class Department(SQLModel, table=True):

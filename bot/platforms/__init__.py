@@ -21,7 +21,7 @@ from bot.platforms.contract import Platform, PlatformPackage, PlatformSettings
 from bot.settings import ConfigError, Settings, describe_error
 
 # Platforms on the way, whose variables an operator may already set: refused clearly rather than ignored.
-PLANNED = {"wecom": "WeCom"}
+PLANNED: dict[str, str] = {}
 
 
 def packages() -> list[PlatformPackage]:

@@ -13,7 +13,8 @@ the inbox and by the dispatcher's ``processed_events``.
 Adapters never touch the database or the outbox: what they need from the core
 (the group's time zone for a date picker, the card behind a posted message, a
 form posted when a dialog cannot open, a stored file to upload and the key the
-platform gave back for it) is asked here.
+platform gave back for it, a setting the group's admins gave the platform) is
+asked here.
 """
 
 from __future__ import annotations
@@ -105,6 +106,17 @@ class Gateway:
                 return session.exec(query).first()
 
         return await in_db(self.engine, read) or self.default_zone
+
+    async def group_setting(self, platform: str, chat_id: str, key: str) -> str | None:
+        """What the group's admins set for the platform (``Capabilities.group_settings``), as the platform wrote it."""
+
+        def read() -> str | None:
+            with Session(self.engine) as session:
+                query = select(Group.platform_settings).where(Group.platform == platform, Group.chat_id == chat_id)
+                values = session.exec(query).first()
+            return (values or {}).get(key) or None
+
+        return await in_db(self.engine, read)
 
     async def posted_card(self, platform: str, target: str, message_id: str) -> Card | None:
         """The card of a message the bot posted (a button on it was pressed)."""

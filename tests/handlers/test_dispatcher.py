@@ -13,6 +13,7 @@ from handlers.events import ActionEvent, Chat, CommandEvent, MentionedUser, Send
 from handlers.grammar import RecordNew
 from handlers.router import Outcome, Router
 from handlers.webforms import WebLinks
+from storage.board import group_members
 from storage.models import Group, OutboxMessage, Person, ProcessedEvent, Record
 from storage.timekeeping import ManualClock
 
@@ -60,6 +61,25 @@ async def test_group_sender_and_mentioned_people_are_created_on_first_contact(
             "feishu", "oc_1", "tenant-1", "订单项目群", "Europe/Berlin", "en")  # fmt: skip
         people = {p.user_id: p for p in session.exec(select(Person))}
         assert people["ou_zhang"].is_admin and people["ou_li"].display_name == "李娜"
+
+
+async def test_whoever_speaks_or_is_mentioned_in_a_group_is_offered_by_its_person_pickers(
+    engine: sa.Engine, clock: ManualClock
+) -> None:
+    """Platforms do not list a chat's members (WeCom tells nothing): the group remembers whom it has seen."""
+    core = dispatcher(engine, clock)
+    await core.feed(command("/record list", mentions=(MentionedUser("ou_li", "李娜"),)))
+    await core.feed(command("/record list", event_id="ev-2", user="ou_wang"))
+    await core.feed(command("/record list", event_id="ev-3"))  # seen again: still once
+    await core.feed(command("/record close R5 已验证", event_id="ev-5", user="ou_chen"))  # refused: rolled back
+    await core.feed(command("/record list", event_id="ev-6", user="ou_chen"))  # so written now
+    other = CommandEvent(
+        event_id="ev-4", chat=Chat("feishu", "oc_2", "tenant-1"), sender=Sender("ou_zhao"), text="/help"
+    )
+    await core.feed(other)
+    with Session(engine) as session:
+        group = session.exec(select(Group).where(Group.chat_id == "oc_1")).one()
+        assert [p.user_id for p in group_members(session, group)] == ["ou_zhang", "ou_li", "ou_wang", "ou_chen"]
 
 
 async def test_a_refusal_goes_to_the_person_privately_and_writes_nothing_else(

@@ -38,6 +38,7 @@ from bot.platforms.feishu.settings import FeishuSettings
 from bot.platforms.slack import blocks as slack_blocks
 from bot.platforms.slack.adapter import SlackPlatform
 from bot.platforms.slack.settings import SlackSettings
+from bot.platforms.wecom import cards as wecom_cards
 from bot.settings import load_settings
 from cards.html import render_card_html
 from cards.markup import mentions_in
@@ -64,6 +65,9 @@ from tests.platforms.slack.fake import (
     view_submission,
 )
 from tests.platforms.slack.peer import Slack
+from tests.platforms.wecom import bot as wecom_bot
+from tests.platforms.wecom.fake import Got
+from tests.platforms.wecom.peer import message as wecom_message
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -100,6 +104,7 @@ class Seen:
 class Driver:
     name: ClassVar[str]
     gives_names: ClassVar[bool] = True  # the platform sends display names with mentions
+    mentions_in_commands: ClassVar[bool] = True  # an @ typed in a command reaches the bot as a person
     capabilities: ClassVar[Capabilities]
     ids: ClassVar[dict[str, str]]
     # the markup a leak of typed text would make in what this platform parses, and how a real mention looks
@@ -896,9 +901,168 @@ class DingTalkDriver(Driver):
         return dingtalk_cards.form_values(values)
 
 
+# ---------------------------------------------------------------- WeCom
+
+
+class WeComDriver(Driver):
+    """The intelligent robot over its long connection; forged, stale and duplicate requests at its callback URL.
+
+    Before the kit's stories, the group is set up as a WeCom group must be: an admin registers the
+    group's message-push robot (the only way to real @-mentions), and everyone says something to the
+    bot once (WeCom tells the bot nobody's membership; the web form's person picker offers those seen).
+    A message as people see it is every part of one delivery (a markdown text, its cards) with the
+    message-push robot's ping after it, whose ``mentioned_list`` is who was really @-mentioned.
+    """
+
+    mentions_in_commands = False  # the robot hears "@李娜" as text: people are picked on the web form
+
+    name = "wecom"
+    gives_names = False  # a message's text says "@李娜"; WeCom sends no mention list, so no id and no name with it
+    ids: ClassVar[dict[str, str]] = {
+        "zhang": "ZhangWei",
+        "li": "LiNa",
+        "wang": "WangFang",
+        "zhao": "ZhaoQiang",
+        "liu": "LiuYang",
+    }
+    leaks = ("**加粗**", "](https://evil", "<@ou_evil", "<@U0EVIL", "<font", "<at ", "<script")
+
+    def __init__(self, running: wecom_bot.WeComBot) -> None:
+        super().__init__(running.client, running.engine, running.clock)
+        self.running, self.fake, self.peer = running, running.fake, running.peer
+
+    @classmethod
+    async def start(cls, engine: sa.Engine, clock: ManualClock) -> WeComDriver:
+        running = await wecom_bot.start(engine, clock, CLOSELOOP_ADMINS=f"wecom:{cls.ids['zhang']}")
+        cls.capabilities = running.platform.capabilities
+        driver = cls(running)
+        await running.say(cls.ids["zhang"], f"设置 企微推送 {running.fake.add_robot(wecom_bot.GROUP)}")
+        for role in ("li", "wang", "zhao", "liu"):
+            await running.say(cls.ids[role], "记录列表")
+        return driver
+
+    async def stop(self) -> None:
+        await self.running.stop()
+
+    async def command(self, who: str, text: str, **names: str) -> Any:
+        """``@li`` in ``text`` is typed as ``@李娜`` (or ``names["li"]``): the name WeCom shows, and only text."""
+        shown = {**NAMES, **names}
+        await self.running.say(self.ids[who], re.sub(r"@(zhang|li|wang|zhao|liu)\b", lambda m: "@" + shown[m.group(1)],
+                                                      text))  # fmt: skip
+
+    async def press(self, who: str, button: SeenButton, form: Mapping[str, Any] | None = None) -> Any:
+        before = self.running.received()
+        await self.fake.push_card_event(button.raw["key"], button.message["task_id"], sender=self.ids[who],
+                                        chat=button.message["chat"])  # fmt: skip
+        await wecom_bot.until(lambda: self.running.received() > before)
+        await self.settle()
+
+    async def open_form(self, who: str, text: str) -> Any:
+        await self.command(who, text)
+        return next(seen.form for seen in reversed(self.everything()) if seen.form is not None)
+
+    async def submit(self, who: str, form: Any, values: Mapping[str, Any]) -> Any:
+        """The web page behind the card's link, filled in and posted as a browser does."""
+        await self.running.submit_form(re.sub(r"^https?://[^/]+", "", form), values)
+
+    # ---- what reached WeCom
+
+    @staticmethod
+    def _readable(content: str) -> str:
+        """Markdown as a person reads it: our bold markers gone, escapes resolved, zero-width spaces unseen."""
+        text = re.sub(r"(?<!\\)\*\*", "", content)
+        return re.sub(r"\\(.)", r"\1", text).replace(wecom_cards.ZWSP, "")
+
+    def _seen(self, got: Got) -> Seen:
+        body = got.body
+        kind = body.get("msgtype")
+        if kind in ("markdown", "stream"):
+            content = body[kind]["content"]
+            links = re.findall(r"\]\((https?://[^)\s]+/f/[^)\s]+)\)", content)
+            return Seen(text=self._readable(content), markup=content, mentions=set(got.mentions),
+                        form=links[0] if links else None)  # fmt: skip
+        if kind == "text":  # the message-push robot's ping
+            content = body["text"]["content"]
+            return Seen(text=content.replace(wecom_cards.ZWSP, ""), markup=content, mentions=set(got.mentions))
+        card = body.get("template_card") or body
+        texts = [
+            card.get("main_title", {}).get("title", ""),
+            card.get("main_title", {}).get("desc", ""),
+            card.get("sub_title_text", ""),
+            *(f"{h.get('keyname', '')}：{h.get('value', '')}" for h in card.get("horizontal_content_list", [])),
+            *(b["text"] for b in card.get("button_list", [])),
+            *(j["title"] for j in card.get("jump_list", [])),
+        ]
+        message = {"chat": got.chat, "task_id": card.get("task_id")}
+        buttons = [SeenButton(b["text"], wecom_cards.read_key(b["key"])[0], b, message)
+                   for b in card.get("button_list", []) if b["key"] != wecom_cards.NOOP]  # fmt: skip
+        links = [j["url"] for j in card.get("jump_list", []) if "/f/" in j.get("url", "")]
+        return Seen(text="\n".join(t for t in texts if t).replace(wecom_cards.ZWSP, ""), markup="", mentions=set(),
+                    buttons=buttons, form=links[0] if links else None,
+                    visible_to=(got.userids or [None])[0] if got.channel == "update" else None)  # fmt: skip
+
+    def everything(self) -> list[Seen]:
+        seen: list[Seen] = []
+        deliveries: dict[str, Seen] = {}
+        last: dict[str | None, Seen] = {}
+        for got in self.fake.got:
+            part = self._seen(got)
+            marker = re.search(r"(cl\d+x[0-9a-f]+)p", json.dumps(got.body) + (got.req_id or ""))
+            if got.channel == "robot" and got.chat in last and got.body.get("msgtype") == "text":
+                whole = last[got.chat]  # the ping after a card: its @-mentions are the card's
+            elif got.channel != "update" and marker and marker.group(1) in deliveries:
+                whole = deliveries[marker.group(1)]
+            else:
+                seen.append(part)
+                last[got.chat] = part
+                if marker and got.channel != "update":
+                    deliveries[marker.group(1)] = part
+                continue
+            whole.text, whole.markup = f"{whole.text}\n{part.text}", f"{whole.markup}\n{part.markup}"
+            whole.mentions |= part.mentions
+            whole.buttons += part.buttons
+            whole.form = whole.form or part.form
+        return seen
+
+    async def arrived(self) -> list[Arrived]:
+        """WeCom declares no files or images yet: exports and charts come as download links in the cards."""
+        return []
+
+    # ---- the callback URL
+
+    def _message(self, text: str, msgid: str | None = None) -> dict[str, Any]:
+        return wecom_message(f"@Closeloop {text}", sender=self.ids["zhang"], chat=wecom_bot.GROUP,
+                             response_url=self.fake.response_url(wecom_bot.GROUP), msgid=msgid)  # fmt: skip
+
+    async def forged(self) -> int:
+        status, _ = await self.peer.send(self._message("/record new 伪造"), token="not-our-token")
+        return status
+
+    async def stale(self) -> int:
+        old = int((self.clock.now() - timedelta(minutes=10)).timestamp())
+        status, _ = await self.peer.send(self._message("/record new 过期"), timestamp=old)
+        return status
+
+    async def duplicate(self) -> tuple[int, int]:
+        body = self._message("/record list", msgid="msg-dup-1")
+        first, _ = await self.peer.send(body)
+        await self.settle()
+        again, _ = await self.peer.send(body)
+        await self.settle()
+        return first, again
+
+    def render(self, card: Card) -> list[Any]:
+        return wecom_cards.render(card, {}, task_id="cl1x0")
+
+    def submitted(self, card: Card) -> dict[str, Any]:
+        """The hosted web form posted as it stands (WeCom's cards hold no inputs)."""
+        return SandboxDriver.submitted(self, card)  # type: ignore[arg-type]
+
+
 DRIVERS: dict[str, type[Any]] = {
     "sandbox": SandboxDriver,
     "feishu": FeishuDriver,
     "slack": SlackDriver,
     "dingtalk": DingTalkDriver,
+    "wecom": WeComDriver,
 }

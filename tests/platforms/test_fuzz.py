@@ -25,9 +25,11 @@ from sqlmodel import Session, select
 from storage.models import Group, InboundEvent, OutboxMessage, Person, ProcessedEvent, Record
 from storage.timekeeping import ManualClock
 from tests.platforms.dingtalk.peer import card_callback, robot_message, signed
-from tests.platforms.drivers import DingTalkDriver, FeishuDriver, SandboxDriver, SlackDriver
+from tests.platforms.drivers import DingTalkDriver, FeishuDriver, SandboxDriver, SlackDriver, WeComDriver
 from tests.platforms.feishu.peer import BOT, feishu_encrypt
 from tests.platforms.slack.fake import BOT_USER, block_actions, slash_command
+from tests.platforms.wecom.peer import card_event as wecom_card_event
+from tests.platforms.wecom.peer import message as wecom_message
 
 CASES = 120
 DEEP = "[" * 1000 + "]" * 1000
@@ -215,3 +217,36 @@ async def test_the_sandbox_takes_no_malformed_request(
                 assert 400 <= response.status < 500, (path, response.status)
     finally:
         await client.close()
+
+
+async def test_wecom_takes_no_malformed_callback(
+    sqlite_engine: sa.Engine, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The callback URL: bodies encrypted and signed by wechatpy (WeCom's side), mutated inside the encryption."""
+    driver = await WeComDriver.start(sqlite_engine, clock)
+    peer = driver.peer
+    try:
+        text = wecom_message("@Closeloop /record list", sender="ZhangWei", chat="wrkGroupOrders",
+                             response_url=driver.fake.response_url("wrkGroupOrders"))  # fmt: skip
+        press = wecom_card_event('0|record.show|{"record_id":1}', "cl1x0p0", sender="ZhangWei", chat="wrkGroupOrders")
+
+        async def send(body: Any) -> int:
+            if isinstance(body, dict) and isinstance(body.get("msgid"), str):
+                body["msgid"] = f"m-{random.random()}"  # each one new, past the dedupe
+            status, _ = await peer.send(body)
+            await driver.gateway.inbox.run_once()
+            return status
+
+        statuses = await fuzz(sqlite_engine, send, [text, press], caplog, seed=3)
+        assert set(statuses) - {200} and 200 in statuses, statuses
+        for plain in (DEEP, '{"msgid": ' + DEEP + "}", "[]", "not json"):
+            status, _ = await peer.post(peer.sealed(plain))  # signed and encrypted, refused after decryption
+            assert 400 <= status < 500
+        for raw in (DEEP.encode(), b'{"encrypt": ' + DEEP.encode() + b"}", b"\xff\xfe", b"", b'{"encrypt": 5}'):
+            status = (await driver.client.post("/wecom/events", data=raw, params=peer.sealed({}).query)).status
+            assert 400 <= status < 500
+        bad_query = {"msg_signature": "x" * 5000, "timestamp": "9" * 40, "nonce": "\x00", "echostr": "%%%"}
+        assert 400 <= (await driver.client.get("/wecom/events", params=bad_query)).status < 500
+    finally:
+        await driver.client.close()
+        await driver.stop()

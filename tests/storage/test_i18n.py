@@ -11,7 +11,8 @@ import pytest
 from storage.errors import CATALOG, DomainError
 from storage.i18n import Catalog, normalize_language
 
-CATALOGS = sorted(Path(__file__).resolve().parents[2].glob("*/messages.toml"))
+ROOT = Path(__file__).resolve().parents[2]
+CATALOGS = sorted([*ROOT.glob("*/messages.toml"), *ROOT.glob("bot/platforms/*/messages.toml")])  # a platform's own
 
 
 @pytest.mark.parametrize("path", CATALOGS, ids=lambda p: p.parent.name)
