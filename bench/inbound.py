@@ -7,8 +7,9 @@ Both servers run in their own process on 127.0.0.1 (the bot: ``create_app`` with
 Feishu configured, SQLite in a temporary directory, the scheduler off; the
 baseline: an aiohttp handler that reads the body and answers 200), and the same
 load generator, in this process, sends them the same kind of request: an
-encrypted, signed ``im.message.receive_v1`` with ``@bot /record list`` in a group,
-each with a new event id. Reported, for each: the acknowledgement latency
+encrypted, signed ``im.message.receive_v1`` with ``@bot /record list``, each with
+a new event id, from one of 5,000 people in one of 500 group chats (at random: the
+first contact with a group or a person is part of the load, as in a new deployment). Reported, for each: the acknowledgement latency
 (p50/p99) at a fixed rate, and the throughput when sent as fast as 16 concurrent
 clients can; the bot's figures also as ratios against the baseline's. The bot
 acknowledges once the event is in its durable inbox and handles it after, so
@@ -26,6 +27,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import random
 import socket
 import statistics
 import sys
@@ -42,6 +44,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 ENCRYPT_KEY, TOKEN = "bench-encrypt-key", "bench-token"
+CHATS, PEOPLE = 500, 5000  # each request from a random person in a random group chat
 
 
 def free_port() -> int:
@@ -88,10 +91,11 @@ def serve_bare(port: int) -> None:
 
 
 def request_body() -> tuple[bytes, dict[str, str]]:
+    chat, person = random.randrange(CHATS), random.randrange(PEOPLE)
     event = {"schema": "2.0", "header": {"event_id": uuid.uuid4().hex, "token": TOKEN, "event_type": "im.message.receive_v1",
                                          "tenant_key": "t", "app_id": "cli_bench", "create_time": "0"},
-             "event": {"sender": {"sender_id": {"open_id": f"ou_{uuid.uuid4().hex[:6]}"}},
-                       "message": {"message_id": "om_1", "chat_id": "oc_bench", "chat_type": "group", "message_type": "text",
+             "event": {"sender": {"sender_id": {"open_id": f"ou_{person}"}},
+                       "message": {"message_id": "om_1", "chat_id": f"oc_{chat}", "chat_type": "group", "message_type": "text",
                                    "content": json.dumps({"text": "@_user_1 /record list"}),
                                    "mentions": [{"key": "@_user_1", "id": {"open_id": "ou_bot"}, "name": "bot"}]}}}  # fmt: skip
     iv = os.urandom(16)

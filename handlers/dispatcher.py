@@ -20,7 +20,7 @@ import functools
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,7 +86,9 @@ class Answering:
         """Queue what the answer cannot show; return what it can."""
         event, respond, answer = self.event, self.respond, Outcome(extra=outcome.extra)
         if outcome.reply is not None:
-            poster.post(outcome.reply, key=f"event:{event.event_id}:reply:0", reply_to=event.message_id)
+            alone = outcome.private and self.capabilities.private is not Private.NONE
+            poster.post(outcome.reply, key=f"event:{event.event_id}:reply:0", reply_to=event.message_id,
+                        visible_to=event.sender.user_id if alone else None)  # fmt: skip
         if outcome.form is not None:
             if Respond.FORM in respond:
                 answer.form = outcome.form
@@ -158,32 +160,83 @@ class Dispatcher:
         return Answering(self.capabilities.get(event.chat.platform, MINIMAL), event)
 
     async def feed(self, event: Event) -> DispatchResult:
+        result, seconds = await in_db(self.engine, self.handle_timed, event)
+        self.handled(event, result, seconds)
+        return result
+
+    def handle_timed(self, event: Event) -> tuple[DispatchResult, float]:
+        """``handle``, and how long it took (on the database thread, for the metrics)."""
         started = time.perf_counter()
-        result = await in_db(self.engine, self.handle, event)
+        result = self.handle(event)
+        return result, time.perf_counter() - started
+
+    def handled(self, event: Event, result: DispatchResult, seconds: float) -> None:
+        """After ``handle_timed``, on the event loop: the metrics, and the sender woken for what was queued."""
         if self.on_dispatched is not None:
-            self.on_dispatched(event, time.perf_counter() - started)
+            self.on_dispatched(event, seconds)
         if result.enqueued and self.on_enqueued is not None:
             self.on_enqueued()
-        return result
 
     def handle(self, event: Event) -> DispatchResult:
         now = self.clock.now()
         try:
             with unit_of_work(self.engine) as session:
-                if not _first_delivery(session, event, now):
-                    return DispatchResult(Outcome(), duplicate=True)
-                data = self._context(session, event, now)
-                outcome = self._route(event, data)
-                result = self._finish(session, event, data, outcome)
-            self._members.update(dict.fromkeys(data["members"]))  # committed: not written again by this process
-            while len(self._members) > MEMBERS_KEPT:
-                self._members.popitem(last=False)
+                result, members = self._handle_in(session, event, now)
+            self._remember(members)
             return result
         except (DomainError, UsageError) as error:
             return self._answer_error(event, now, error)
         except Exception:
             log.exception("event %s from %s failed", event.event_id, event.chat.platform)
             return self._answer_error(event, now, None)
+
+    def handle_together(
+        self, events: Sequence[Event], *, enough: Callable[[], bool]
+    ) -> list[tuple[DispatchResult, float] | Exception]:
+        """Handle ``events`` in order in one transaction, stopping after any one once ``enough()`` says so.
+
+        For the inbox worker, which handles a backlog: one commit (and one begin)
+        for the run instead of one per event. A commit cost as much as a sixth of
+        a ``/record list``, and the events share the pages they write. Each event
+        still has its own effects and its own answer, as ``handle`` gives them;
+        the seconds are each event's, until the run's commit. When one of them
+        fails (a domain error to answer, a bug, the database), the whole run is
+        rolled back and those events are handled again one by one, each in a
+        transaction of its own — so an error costs the run's work twice, and
+        nothing else. Returns, for each event handled (a prefix of ``events``),
+        its result and seconds, or the exception ``handle`` let through.
+        """
+        started: list[float] = []
+        results: list[DispatchResult] = []
+        members: list[tuple[int, int]] = []
+        try:
+            with unit_of_work(self.engine) as session:
+                for event in events:
+                    started.append(time.perf_counter())
+                    result, seen = self._handle_in(session, event, self.clock.now())
+                    results.append(result)
+                    members.extend(seen)
+                    if enough():
+                        break
+        except Exception:
+            return [_timed_or_error(self.handle_timed, event) for event in events[: max(len(started), 1)]]
+        self._remember(members)
+        finished = time.perf_counter()
+        return [(result, finished - start) for result, start in zip(results, started, strict=True)]
+
+    def _handle_in(self, session: Session, event: Event, now: Any) -> tuple[DispatchResult, list[tuple[int, int]]]:
+        """The event's work in the caller's transaction: its result and the (group, person) pairs it stored."""
+        if not _first_delivery(session, event, now):
+            return DispatchResult(Outcome(), duplicate=True), []
+        data = self._context(session, event, now)
+        outcome = self._route(event, data)
+        return self._finish(session, event, data, outcome), data["members"]
+
+    def _remember(self, members: list[tuple[int, int]]) -> None:
+        """Pairs committed: not written again by this process."""
+        self._members.update(dict.fromkeys(members))
+        while len(self._members) > MEMBERS_KEPT:
+            self._members.popitem(last=False)
 
     def _context(self, session: Session, event: Event, now: Any) -> dict[str, Any]:
         group = self._group(session, event, now)
@@ -261,11 +314,21 @@ class Dispatcher:
             return DispatchResult(answer, lang=lang, enqueued=poster.count, zone=group.timezone)
 
 
+def _timed_or_error(
+    handle: Callable[[Event], tuple[DispatchResult, float]], event: Event
+) -> tuple[DispatchResult, float] | Exception:
+    try:
+        return handle(event)
+    except Exception as exc:  # the database failed under the error's answer too: the caller keeps the event
+        return exc
+
+
 def _first_delivery(session: Session, event: Event, now: Any) -> bool:
     """Record the event id; False when the platform delivered it before."""
     statement = _record_delivery(session.get_bind().dialect.name)
     params = {"platform": event.chat.platform, "event_id": event.event_id[:200], "received_at": now}
-    return session.execute(statement, params).first() is not None
+    # Core, not ORM, execution: the ORM's bulk-insert path cost 6× the statement (180 µs against 28)
+    return session.connection().execute(statement, params).first() is not None
 
 
 @functools.cache

@@ -339,4 +339,6 @@ def board(group: Group, person: Person, lang: str, links: WebLinks | None = None
     card = notice(t("board.title", lang), t("board.text", lang, name=person.display_name or person.user_id,
                                             hours=links.board_hours))  # fmt: skip
     button = LinkButton(label=t("board.open", lang), url=url, style=ButtonStyle.PRIMARY)
-    return Outcome(reply=card.model_copy(update={"elements": [*card.elements, Actions(buttons=[button])]}))
+    return Outcome(
+        reply=card.model_copy(update={"elements": [*card.elements, Actions(buttons=[button])]}), private=True
+    )  # a link that works for them alone: not a message for the whole group

@@ -28,7 +28,7 @@ from storage.models import (
     Record,
     ResourceRequest,
 )
-from storage.types import ItemStatus, RecordStatus, ResourceStatus
+from storage.types import NOT_IN_REGISTER, ItemStatus, RecordStatus, ResourceStatus
 
 ACTIVE = (RecordStatus.IN_PROGRESS, RecordStatus.DELAYED)
 CHUNK = 900  # ids per IN (...) list
@@ -81,7 +81,9 @@ def groups_with_records(session: Session, group_ids: Sequence[int]) -> set[int]:
     """Those of ``group_ids`` that keep records (drafts aside): the ones a monthly review means something to."""
     found: set[int] = set()
     for part in chunks(list(group_ids)):
-        query = select(Record.group_id).where(col(Record.group_id).in_(part), Record.status != RecordStatus.DRAFT)
+        query = select(Record.group_id).where(
+            col(Record.group_id).in_(part), col(Record.status).not_in(NOT_IN_REGISTER)
+        )
         found.update(session.exec(query.distinct()))
     return found
 

@@ -24,7 +24,7 @@ from storage.models import (
     Record,
     ResourceRequest,
 )
-from storage.types import OPEN_RECORD_STATUSES, ItemStatus, ItemTerm, RecordStatus
+from storage.types import NOT_IN_REGISTER, OPEN_RECORD_STATUSES, ItemStatus, ItemTerm, RecordStatus
 
 
 @dataclass(frozen=True)
@@ -280,7 +280,7 @@ class ExportRow:
 def export_rows(
     session: Session, *, group_id: int, start: datetime | None = None, end: datetime | None = None
 ) -> list[ExportRow]:
-    """The group's records (opened in [start, end) when given; drafts left out), one row per item, oldest first."""
+    """The group's records (opened in [start, end) when given; drafts and withdrawn ones left out), one row per item."""
     recorder, owner = aliased(Person), aliased(Person)
     query = (
         select(Record.id, Record.topic, Record.category, Record.status, recorder.display_name, Record.created_at,
@@ -291,7 +291,7 @@ def export_rows(
         .outerjoin(ActionItem, col(ActionItem.record_id) == Record.id)
         .outerjoin(owner, col(owner.id) == ActionItem.owner_id)
         .outerjoin(Department, col(Department.id) == ActionItem.department_id)
-        .where(Record.group_id == group_id, Record.status != RecordStatus.DRAFT)
+        .where(Record.group_id == group_id, col(Record.status).not_in(NOT_IN_REGISTER))
         .order_by(col(Record.id), col(ActionItem.seq))
     )  # fmt: skip
     if start is not None:

@@ -30,7 +30,7 @@ from sqlmodel import Session, col, select
 from storage.directory import calendar_for_group
 from storage.models import ActionItem, AuditEntry, Department, Group, Record, ResourceRequest
 from storage.timekeeping import WorkdayCalendar, local_to_utc, to_local, zone
-from storage.types import OPEN_RECORD_STATUSES, AuditAction, ItemStatus, RecordStatus, ResourceStatus
+from storage.types import NOT_IN_REGISTER, OPEN_RECORD_STATUSES, AuditAction, ItemStatus, RecordStatus, ResourceStatus
 
 # The audit actions that mean "this item got a new due date". One place, so a new way of rescheduling is
 # counted by adding its action here.
@@ -263,7 +263,7 @@ def _zones(session: Session, scope: Scope) -> list[_Zone]:
 def _records(session: Session, part: _Zone, result: Review, now: datetime, trends: dict[str, CategoryTrend]) -> None:
     bounds = [m.bounds(part.tz) for m in result.months]
     start, end = bounds[-1]
-    counted = and_(part.of(col(Record.group_id)), Record.status != RecordStatus.DRAFT)
+    counted = and_(part.of(col(Record.group_id)), col(Record.status).not_in(NOT_IN_REGISTER))
     which_month = case(*[(col(Record.created_at) < b_end, index) for index, (_, b_end) in enumerate(bounds)])
     rows = session.exec(
         select(which_month, Record.category, func.count())
@@ -327,7 +327,7 @@ def _items(session: Session, part: _Zone, result: Review, now: datetime,
         (col(ActionItem.due_at) < now, "overdue"),
         else_="pending",
     )
-    in_scope = and_(part.of(col(Record.group_id)), Record.status != RecordStatus.DRAFT)
+    in_scope = and_(part.of(col(Record.group_id)), col(Record.status).not_in(NOT_IN_REGISTER))
     due_in_month = and_(in_scope, col(ActionItem.due_at) >= start, col(ActionItem.due_at) < end)
     joined = select(ActionItem.department_id, outcome, func.count()).join(
         Record, col(Record.id) == ActionItem.record_id
@@ -413,7 +413,7 @@ def _resources(session: Session, part: _Zone, result: Review,
     rows = session.exec(
         select(ResourceRequest.status, ResourceRequest.unit, func.count(), func.sum(ResourceRequest.amount))
         .join(Record, col(Record.id) == ResourceRequest.record_id)
-        .where(part.of(col(Record.group_id)), Record.status != RecordStatus.DRAFT,
+        .where(part.of(col(Record.group_id)), col(Record.status).not_in(NOT_IN_REGISTER),
                col(Record.created_at) >= start, col(Record.created_at) < end)
         .group_by(col(ResourceRequest.status), col(ResourceRequest.unit))
     ).all()  # fmt: skip

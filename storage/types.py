@@ -63,6 +63,9 @@ class RecordStatus(StrEnum):
 
 
 OPEN_RECORD_STATUSES = (RecordStatus.IN_PROGRESS, RecordStatus.DELAYED)
+# Never a record of the register: a draft not submitted, a record withdrawn (taken back before it was activated).
+# Lists, exports and the monthly review leave them out; the audit trail keeps them.
+NOT_IN_REGISTER = (RecordStatus.DRAFT.value, RecordStatus.WITHDRAWN.value)
 
 
 class ItemStatus(StrEnum):

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from aiohttp import web
 from sqlmodel import Session, select
 
+from bot import inbox as inbox_module
 from bot.inbox import Inbox
 from bot.outbox import OutboxSender
 from bot.platforms.contract import Challenge, Inbound, RawRequest, Rejected
@@ -66,6 +67,9 @@ class Gateway:
         if self.capabilities.get(event.chat.platform, MINIMAL).handled_later(event.source):
             try:
                 await self.inbox.accept(event)
+            except inbox_module.InboxUnavailable as exc:  # busy, not broken: one line, no traceback
+                log.error("%s: could not store event %s: %s", event.chat.platform, event.event_id, exc)
+                raise InboxUnavailable from exc
             except Exception as exc:
                 log.exception("%s: could not store event %s", event.chat.platform, event.event_id)
                 raise InboxUnavailable from exc

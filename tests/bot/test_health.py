@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -76,9 +77,11 @@ async def test_a_healthy_bot_is_alive_and_ready(feishu: Feishu) -> None:
                                                   "inbox": 0, "outbox": 0})  # fmt: skip
 
 
-async def test_a_locked_database_answers_503_within_the_budget_and_the_retry_is_handled_once(feishu: Feishu) -> None:
+async def test_a_locked_database_answers_503_within_the_budget_and_the_retry_is_handled_once(
+    feishu: Feishu, caplog: pytest.LogCaptureFixture
+) -> None:
     message = feishu.message("/help", chat_type="p2p")
-    with database_locked(feishu.engine):
+    with database_locked(feishu.engine), caplog.at_level(logging.ERROR, logger="bot.platforms.gateway"):
         started = time.monotonic()
         status, _ = await feishu.push(message)
         waited = time.monotonic() - started
@@ -86,6 +89,10 @@ async def test_a_locked_database_answers_503_within_the_budget_and_the_retry_is_
         status, ready = await get(feishu, "/readyz")
         assert status == 503 and ready["database"] == "slow" and ready["status"] == "not ready"
         assert (await get(feishu, "/livez"))[0] == 200, "alive all the same: a restart would not help"
+    # busy, not broken: one line that says so, without a traceback per refused event
+    (refused,) = [r for r in caplog.records if r.name == "bot.platforms.gateway"]
+    assert "could not store event" in refused.getMessage() and "no write within" in refused.getMessage()
+    assert refused.exc_info is None
     status, _ = await feishu.push(message)  # Feishu delivers again
     assert status == 200
     assert await feishu.inbox.run_once() == 1 and await feishu.inbox.run_once() == 0

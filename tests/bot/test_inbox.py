@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+import json
+from dataclasses import replace
+from datetime import time, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -12,7 +14,7 @@ from bot.inbox import Inbox
 from handlers import root_router
 from handlers.dispatcher import Dispatcher
 from handlers.events import Chat, CommandEvent, MentionedUser, Sender, event_from_json, event_to_json
-from storage.models import InboundEvent, OutboxMessage, ProcessedEvent
+from storage.models import Department, Group, InboundEvent, OutboxMessage, Person, ProcessedEvent
 from storage.timekeeping import ManualClock
 
 
@@ -25,6 +27,11 @@ def command(event_id: str, text: str = "/help", chat: str = "oc_1") -> CommandEv
         event_id=event_id, chat=Chat("feishu", chat, "tenant"), sender=Sender("ou_zhang", "张伟"), message_id="om_1",
         text=text, mentions=(MentionedUser("ou_li", "李娜"),),
     )  # fmt: skip
+
+
+def answered(message: OutboxMessage) -> str:
+    """The event a message answers, from its key (``feishu:oc_1:event:ev-3:reply:1``)."""
+    return message.idempotency_key.split(":event:")[1].split(":")[0]
 
 
 def table(engine: sa.Engine, model: type) -> list:
@@ -148,3 +155,91 @@ async def test_an_event_that_cannot_be_stored_fails_alone(engine: sa.Engine, clo
     results = await asyncio.gather(inbox.accept(command("ev-1")), inbox.accept(odd), return_exceptions=True)
     assert results[0] is None and isinstance(results[1], TypeError)
     assert [r.event_id for r in table(engine, InboundEvent)] == ["ev-1"]
+
+
+async def test_a_backlog_is_handled_in_few_transactions_each_event_with_its_own_answer(
+    engine: sa.Engine, clock: ManualClock
+) -> None:
+    inbox = inbox_for(engine, clock)
+    inbox.batch_time = 10  # no time limit: the count is the batch size's
+    for n in range(40):
+        await inbox.accept(command(f"ev-{n}", chat=f"oc_{n % 7}"))
+    commits = []
+    sa.event.listen(engine, "commit", lambda connection: commits.append(1))
+    assert await inbox.run_once() == 40
+    assert len(commits) <= 4, f"40 waiting events took {len(commits)} commits (claim, settle and the handling)"
+    replies = table(engine, OutboxMessage)
+    assert sorted(answered(m) for m in replies) == sorted(f"ev-{n}" for n in range(40))
+    assert {m.target for m in replies} == {f"oc_{n}" for n in range(7)}
+    assert len(table(engine, ProcessedEvent)) == 40 and table(engine, InboundEvent) == []
+
+
+async def test_one_failing_event_in_a_backlog_costs_the_others_nothing(engine: sa.Engine, clock: ManualClock) -> None:
+    """Handled together, an error rolls the run back: each event is then handled alone, once."""
+    inbox = inbox_for(engine, clock)
+    inbox.batch_time = 10
+    texts = ["/settings prompt 17:00", "/record show R999", "/dept set 研发部 <@ou_li>", "/help"]
+    for n, text in enumerate(texts):
+        event = command(f"ev-{n}", text)
+        await inbox.accept(replace(event, sender=replace(event.sender, is_chat_admin=True)))
+    assert await inbox.run_once() == 4
+    with Session(engine) as session:
+        (group,) = session.exec(select(Group))
+        (department,) = session.exec(select(Department))
+        lead = session.get(Person, department.lead_id)
+    assert group.prompt_time == time(17, 0), "the change made before the failing event, in the run rolled back"
+    assert department.name == "研发部" and lead is not None and lead.user_id == "ou_li", "and the one after"
+    by_event: dict[str, list[OutboxMessage]] = {}
+    for message in table(engine, OutboxMessage):
+        by_event.setdefault(answered(message), []).append(message)
+    assert sorted(by_event) == ["ev-0", "ev-1", "ev-2", "ev-3"] and all(len(m) == 1 for m in by_event.values())
+    (error,) = by_event["ev-1"]
+    assert "R999" in json.dumps(error.payload, ensure_ascii=False) and error.idempotency_key.endswith(":error")
+    assert len(table(engine, ProcessedEvent)) == 4 and table(engine, InboundEvent) == []
+
+
+async def test_an_unreadable_row_among_readable_ones_fails_alone(engine: sa.Engine, clock: ManualClock) -> None:
+    inbox = inbox_for(engine, clock)
+    await inbox.accept(command("ev-1"))
+    with Session(engine) as session:
+        written = {**event_to_json(command("ev-x")), "kind": "Unknown"}
+        session.add(InboundEvent(platform="feishu", event_id="ev-x", event=written, received_at=clock.now()))
+        session.commit()
+    await inbox.accept(command("ev-2"))
+    assert await inbox.run_once() == 2
+    (dead,) = table(engine, InboundEvent)
+    assert dead.event_id == "ev-x" and dead.attempts == 1
+    assert sorted(e.event_id for e in table(engine, ProcessedEvent)) == ["ev-1", "ev-2"]
+
+
+async def test_when_the_database_refuses_a_backlog_every_event_waits_for_the_next_try(
+    engine: sa.Engine, clock: ManualClock
+) -> None:
+    inbox = inbox_for(engine, clock)
+    for n in range(3):
+        await inbox.accept(command(f"ev-{n}"))
+
+    def refuse(conn, cursor, statement, parameters, context, executemany) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO OUTBOX"):
+            raise sa.exc.OperationalError(statement, parameters, Exception("disk I/O error"))
+
+    sa.event.listen(engine, "before_cursor_execute", refuse)
+    try:
+        assert await inbox.run_once() == 0
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", refuse)
+    assert [(r.event_id, r.attempts) for r in table(engine, InboundEvent)] == [("ev-0", 1), ("ev-1", 1), ("ev-2", 1)]
+    assert table(engine, ProcessedEvent) == [] and table(engine, OutboxMessage) == [], "nothing half written"
+    clock.advance(timedelta(seconds=3))
+    assert await inbox.run_once() == 3
+    assert len(table(engine, ProcessedEvent)) == 3 and len(table(engine, OutboxMessage)) == 3
+
+
+def test_handling_together_stops_after_the_event_in_hand_when_told(engine: sa.Engine, clock: ManualClock) -> None:
+    """The inbox's worker says 'enough' when an acknowledgement waits: it gets the database after one event."""
+    dispatcher = Dispatcher(engine=engine, clock=clock, router=root_router())
+    events = [command(f"ev-{n}") for n in range(5)]
+    done = dispatcher.handle_together(events, enough=lambda: True)
+    assert len(done) == 1 and [e.event_id for e in table(engine, ProcessedEvent)] == ["ev-0"]
+    done = dispatcher.handle_together(events[1:], enough=lambda: False)
+    assert len(done) == 4 and len(table(engine, ProcessedEvent)) == 5

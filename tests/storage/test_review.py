@@ -120,6 +120,14 @@ def march(world: World, engine) -> March:
     m.record("2026-03-06 09:00", None, items_=((tech, "技术部", "2026-04-10 18:00"),))  # uncategorised, due in April
     lifecycle.create_draft(session=m.s, group_id=w.group_id, recorder_id=w.recorder.person_id, topic="草稿",
                            now=at("2026-03-07 09:00"))  # fmt: skip
+    # a record opened by mistake and withdrawn: never in the register, so in none of the figures
+    gone = lifecycle.create_draft(session=m.s, group_id=w.group_id, recorder_id=w.recorder.person_id, topic="重复",
+                                  now=at("2026-03-08 09:00"))  # fmt: skip
+    lifecycle.edit_record(session=m.s, record_id=gone.id, by=w.recorder, now=at("2026-03-08 09:00"),
+                          changes={"problem": "与 R1 重复", "category": "technical"})  # fmt: skip
+    lifecycle.set_resources(session=m.s, record_id=gone.id, by=w.recorder, now=at("2026-03-08 09:00"),
+                            requests=[ResourceInput("误填", Decimal("999"), "元", finance.person_id)])  # fmt: skip
+    lifecycle.withdraw(session=m.s, record_id=gone.id, by=w.recorder, reason="重复", now=at("2026-03-08 10:00"))
     m.s.commit()
     # the ladder for R(e)-1, due Friday 13 March: step 1 on Monday 16, step 2 on Wednesday 18
     run_jobs(engine, as_of=at("2026-03-18 10:00"), names=["overdue_ladder"])

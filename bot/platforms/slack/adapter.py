@@ -8,7 +8,7 @@ checked against the injected clock (5-minute window) before bolt parses it.
 What the core answers with is declared in ``CAPABILITIES``; this module only
 does what Slack asks of each kind of request:
 
-- ``/record``, ``/action``, ``/progress``, ``/escalate``, ``/report`` and ``/closeloop``
+- the slash commands of ``manifest.yml`` (``/record`` … ``/export``, ``/closeloop``)
   are handled before the acknowledgement (milliseconds of database work): a form
   opens as a modal from the command's ``trigger_id`` (which Slack honours for 3
   seconds; if it fails, the core posts the form instead), a short notice comes
@@ -20,7 +20,8 @@ does what Slack asks of each kind of request:
   the core updates the pressed message through the outbox (``chat.update``) and
   sends a notice as an ephemeral message (``chat.postEphemeral``).
 - A modal submission with field errors is answered with
-  ``response_action: "errors"``; accepted, the modal closes and the core's
+  ``response_action: "errors"`` (or, when warnings come beside the errors,
+  which ``errors`` cannot show, with the modal drawn again); accepted, the modal closes and the core's
   result replaces the message the modal came from, or is posted to the channel.
 - Files the bot made (an export, the review's chart) are shared into the channel
   as Slack files just before the card that names them (``files.py``).
@@ -66,7 +67,7 @@ from handlers.events import Event
 from storage.timekeeping import Clock, SystemClock, zone
 
 log = logging.getLogger(__name__)
-COMMAND = re.compile(r"^/(record|action|progress|escalate|report|closeloop)$")
+COMMAND = re.compile(r"^/(record|action|progress|escalate|report|approve|reject|snooze|board|export|closeloop)$")
 PERMANENT = {"channel_not_found", "not_in_channel", "is_archived", "invalid_blocks", "msg_too_long", "no_text",
              "invalid_auth", "account_inactive", "token_revoked", "missing_scope", "message_not_found",
              "cant_update_message", "invalid_arguments", "user_not_in_channel"}  # fmt: skip
@@ -255,9 +256,10 @@ class SlackPlatform:
         card = result.outcome.update or result.outcome.form
         assert card is not None
         errors = blocks.modal_errors(again, positions=blocks.rows_as_submitted(state))
-        if errors and set(errors) <= {b.get("block_id") for b in view.get("blocks") or []}:
+        pinned = errors and set(errors) <= {b.get("block_id") for b in view.get("blocks") or []}
+        if pinned and not blocks.has_warnings(again):
             await ack(response_action="errors", errors=errors)
-        else:  # nothing to pin on an input (someone changed the record meanwhile), or a new form: show it
+        else:  # warnings beside the errors (``errors`` cannot show them), nothing to pin on an input, or a new form
             await ack(response_action="update", view=self._modal(card, metadata, result.zone))
         return None
 

@@ -459,6 +459,11 @@ def _filled(action: Mapping[str, Any]) -> bool:
     return any(action.get(key) not in (None, "", [], {}) for key in keys)
 
 
+def has_warnings(form: Form) -> bool:
+    """Whether any input carries a warning: ``response_action: errors`` could not show it."""
+    return any(item.warning or (isinstance(item, Repeat) and item.row_warnings) for item in iter_inputs(form))
+
+
 def modal_errors(form: Form, *, positions: Mapping[str, list[int]]) -> dict[str, str]:
     """The form's errors by the block id of the input they concern (the dotted input name, rows as shown)."""
     errors: dict[str, str] = {}

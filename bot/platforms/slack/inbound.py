@@ -18,7 +18,8 @@ from handlers.capabilities import Source
 from handlers.events import ActionEvent, Chat, CommandEvent, MentionedUser, Sender
 
 PLATFORM = "slack"
-COMMANDS = ("/record", "/action", "/progress", "/escalate", "/report", "/closeloop")
+COMMANDS = ("/record", "/action", "/progress", "/escalate", "/report", "/approve", "/reject", "/snooze", "/board", "/export",
+            "/closeloop")  # fmt: skip
 TOKEN = re.compile(r"<([^<>]+)>")  # Slack's own tokens: what people type has < and > escaped
 MENTION_BODY = re.compile(r"@([UW][A-Z0-9]{2,40})")
 UMBRELLA = {"help": "/help", "帮助": "/help", "settings": "/settings", "设置": "/settings",

@@ -19,6 +19,7 @@ async def board_link(chat: SandboxChat, user: str = "zhangwei", word: str = "/bo
     answer = await chat.say(user, word)
     (message,) = answer["posted"]
     assert message["card"]["header"]["title"] == "进度看板"
+    assert message["visible_to"] == user, "a link bound to the asker is shown to the asker alone"
     return link_in(message["card"])
 
 

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from storage.models import AuditEntry, Group, ResourceRequest, StoredFile
 from storage.types import AuditAction, ResourceStatus
 
-from .conftest import SandboxChat, active_record
+from .conftest import SandboxChat, active_record, open_and_submit
 
 CST = ZoneInfo("Asia/Shanghai")
 VERIFIED = "11月27日监控显示延迟≤1.5小时，投诉量下降15%"
@@ -206,3 +206,15 @@ async def test_only_the_approver_decides_and_only_once(chat: SandboxChat) -> Non
         assert session.exec(select(ResourceRequest)).one().status is ResourceStatus.REJECTED
         (entry,) = session.exec(select(AuditEntry).where(AuditEntry.action == AuditAction.RESOURCE_DECIDED)).all()
         assert entry.detail["decision"] == "rejected" and entry.detail["reason"] == "预算已用完"
+
+
+async def test_a_withdrawn_record_is_left_out_of_the_list_export(chat: SandboxChat) -> None:
+    await open_and_submit(chat)  # R1, filed by mistake: the same problem as another group's
+    _, content, _ = await download(chat, await chat.say("lina", "/export csv"))
+    rows = list(csv.reader(io.StringIO(content.decode("utf-8-sig"), newline="")))
+    assert {r[0] for r in rows[1:]} == {"R1"}
+    assert "R1 已撤回" in str(await chat.say("zhangwei", "撤回 R1 重复"))
+    answer = await chat.say("lina", "/export csv")
+    assert "（0 行）" in str(answer), "withdrawn: kept in the audit trail, left out of the company's case list"
+    _, content, _ = await download(chat, answer)
+    assert len(list(csv.reader(io.StringIO(content.decode("utf-8-sig"), newline="")))) == 1, "the header alone"
