@@ -39,7 +39,6 @@ from storage.steps import (
     name_of,
     open_items,
     require_member,
-    require_recorder,
     require_status,
     require_text,
     shown,
@@ -209,11 +208,15 @@ _ITEM_LABELS = {"owner_id": "owner", "due_at": "due", "description": "descriptio
 
 
 def cancel_item(*, session: Session, item_id: int, by: Actor, reason: str, now: datetime) -> ActionItem:
-    """Only the recorder or an admin cancels, and always with a reason."""
+    """The owner, the recorder or an admin cancels, always with a reason.
+
+    The other of the two (owner, recorder) signs again: an owner cannot drop
+    their own task without the recorder agreeing, nor the recorder without the owner.
+    """
     row, record = load_item(session, item_id)
     require_status(record, EDITABLE_RECORD_STATUSES, "cancel_item")
     _require_open(record, row, "cancel_item")
-    require_recorder(record, by, "cancel_item")
+    _require_owner_or_recorder(record, row, by, "cancel_item")
     row.cancel_reason = require_text("reason", reason)
     row.status = ItemStatus.CANCELLED
     row.updated_at = now
@@ -221,7 +224,7 @@ def cancel_item(*, session: Session, item_id: int, by: Actor, reason: str, now: 
     touch(record, now)
     audit(session, record=record, item=row, action=AuditAction.ITEM_CANCELLED, by=by, now=now, reason=row.cancel_reason)
     change = message("change.item_cancelled", ref=item_ref(record, row), reason=row.cancel_reason)
-    signoff.require_again(session, record, people=[row.owner_id], change=change, by=by, now=now)
+    signoff.require_again(session, record, people=[row.owner_id, record.recorder_id], change=change, by=by, now=now)
     _settle_delay(session, record, by=by, now=now)
     return row
 

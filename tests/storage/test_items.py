@@ -88,15 +88,19 @@ def test_only_owner_recorder_or_admin_completes_and_a_result_is_required(world: 
     assert entry.detail == {"on_time": True} and entry.action_item_id == first.id
 
 
-def test_cancel_needs_the_recorder_and_a_reason(world: World) -> None:
+def test_cancel_needs_the_owner_or_the_recorder_and_a_reason(world: World) -> None:
     record = world.seed_active()
-    first = lifecycle.open_items(world.session, record)[0]
+    first, second = lifecycle.open_items(world.session, record)  # owned by 李娜 (tech) and 王芳 (finance)
     with pytest.raises(PermissionDenied):
-        items.cancel_item(session=world.session, item_id=first.id, by=world.tech, reason="不做了", now=world.now)
+        items.cancel_item(session=world.session, item_id=first.id, by=world.finance, reason="不做了", now=world.now)
     with pytest.raises(ValidationFailed):
         items.cancel_item(session=world.session, item_id=first.id, by=world.recorder, reason="", now=world.now)
     items.cancel_item(session=world.session, item_id=first.id, by=world.recorder, reason="合并到R2", now=world.now)
     assert (first.status, first.cancel_reason) == (ItemStatus.CANCELLED, "合并到R2")
+    items.cancel_item(
+        session=world.session, item_id=second.id, by=world.finance, reason="预算改走年度计划", now=world.now
+    )
+    assert second.status is ItemStatus.CANCELLED
     with pytest.raises(InvalidTransition):
         items.edit_item(session=world.session, item_id=first.id, by=world.recorder, item=world.item(world.tech),
                         now=world.now)  # fmt: skip

@@ -141,7 +141,7 @@ async def test_someone_else_cannot_reassign_and_a_mention_is_needed(chat: Sandbo
 @pytest.mark.parametrize("text", ["取消 R1-3 改由运维统一建设监控", "/action cancel R1-3 改由运维统一建设监控"])
 async def test_a_cancelled_item_is_never_prompted_again(chat: SandboxChat, text: str) -> None:
     await active_record(chat)
-    assert "只有记录人或管理员可以对 R1 执行“取消任务”" in texts(await chat.say("zhaoqiang", text))
+    assert "只有 R1-3 的责任人、记录人或管理员可以取消任务" in texts(await chat.say("lina", text))
     answer = await chat.say("zhangwei", text)
     assert (
         "<@zhangwei> 取消了 R1-3「建立延迟监控告警」（责任人 <@zhaoqiang>）。原因：改由运维统一建设监控"
@@ -155,6 +155,18 @@ async def test_a_cancelled_item_is_never_prompted_again(chat: SandboxChat, text:
     assert not any("R1-3" in t for t in titles(late))
     shown = texts(await chat.say("lina", "/record show R1"))
     assert "R1-3** 建立延迟监控告警" in shown and "（已取消：改由运维统一建设监控）" in shown
+
+
+async def test_an_owner_cancels_their_own_item_and_the_recorder_signs_again(chat: SandboxChat) -> None:
+    await active_record(chat)
+    answer = await chat.say("zhaoqiang", "取消 R1-3 改由运维统一建设监控")
+    assert titles(answer) == ["R1-3 已取消"] and item(chat, 3).status is ItemStatus.CANCELLED
+    # a task is not dropped by its owner alone: the recorder is asked to confirm the record again
+    assert "<@zhangwei> 请重新确认修改后的内容。" in posted_texts(answer)
+    with Session(chat.engine) as session:
+        signed = {p.person_id: p.confirmed_at for p in session.exec(select(Participant))}
+        names = {p.id: p.user_id for p in session.exec(select(Person))}
+    assert {names[k] for k, at in signed.items() if at is None} == {"zhangwei"}
 
 
 # ---------------------------------------------------------------- 编辑任务
