@@ -39,8 +39,9 @@ Acknowledgements come first: the worker shares the process (and Python's GIL,
 and on SQLite the one writer thread) with the webhooks, so before each run it
 waits for a pause of ``quiet`` (2 ms) in the acknowledgements — but never longer
 than ``max_defer`` (100 ms), so under a flood it still handles at least 10 events
-a second and the backlog drains once the flood ends — and an acknowledgement that
-starts during a run ends it after the event in hand. At ordinary loads (up to a
+a second and the backlog drains once the flood ends. A run goes on only while the
+acknowledgements stay calm: one under way, or one within ``quiet``, ends it after
+the event in hand (under a flood a run is one event). At ordinary loads (up to a
 few hundred events a second on SQLite) there are pauses enough and it keeps up.
 """
 
@@ -138,6 +139,14 @@ class Inbox:
         finally:
             self._in_flight -= 1
             self._last_ack = asyncio.get_running_loop().time()
+
+    def _acks_busy(self) -> bool:
+        """An acknowledgement under way, or one within ``quiet``: a flood, whose acks a long run would slow.
+
+        Read on the database thread (``loop.time()`` is ``time.monotonic()``): under a
+        flood a run is one event, as before runs existed, and the backlog waits for the calm.
+        """
+        return bool(self._in_flight) or time.monotonic() - self._last_ack < self.quiet
 
     async def _acks_first(self) -> None:
         """Let acknowledgements go first: wait for a pause of ``quiet`` seconds in them, at most ``max_defer``."""
@@ -280,7 +289,7 @@ class Inbox:
                 break
         deadline = time.perf_counter() + self.batch_time
         outcomes = self.dispatcher.handle_together(
-            events, enough=lambda: bool(self._in_flight) or time.perf_counter() >= deadline
+            events, enough=lambda: self._acks_busy() or time.perf_counter() >= deadline
         )
         n = len(outcomes)  # a prefix of the events: those handled
         return list(zip(rows[:n], events[:n], outcomes, strict=True))

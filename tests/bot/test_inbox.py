@@ -174,6 +174,20 @@ async def test_a_backlog_is_handled_in_few_transactions_each_event_with_its_own_
     assert len(table(engine, ProcessedEvent)) == 40 and table(engine, InboundEvent) == []
 
 
+async def test_under_a_flood_of_acknowledgements_each_run_is_one_event(engine: sa.Engine, clock: ManualClock) -> None:
+    """A long run would hold the database thread (and the GIL) from the acks: while they keep coming, one at a time."""
+    inbox = inbox_for(engine, clock)
+    inbox.batch_time = 10
+    for n in range(5):
+        await inbox.accept(command(f"ev-{n}"))
+    inbox.quiet, inbox.max_defer = 3600.0, 0.0  # the last ack counts as "just now"; the worker goes at once
+    commits = []
+    sa.event.listen(engine, "commit", lambda connection: commits.append(1))
+    assert await inbox.run_once() == 5
+    assert len(commits) == 1 + 5 + 1, "the claim, a transaction per event, the settle"
+    assert sorted(answered(m) for m in table(engine, OutboxMessage)) == [f"ev-{n}" for n in range(5)]
+
+
 async def test_one_failing_event_in_a_backlog_costs_the_others_nothing(engine: sa.Engine, clock: ManualClock) -> None:
     """Handled together, an error rolls the run back: each event is then handled alone, once."""
     inbox = inbox_for(engine, clock)

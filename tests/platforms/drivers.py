@@ -696,6 +696,9 @@ def _readable(markdown: str) -> str:
     return re.sub(r"\\(.)", r"\1", markdown).replace(dingtalk_cards.ZWSP, "")
 
 
+FORM_PAGES = ("/f/", "/dingtalk/signin?next=%2Ff%2F")  # a form's page, or the sign-in that leads to it
+
+
 def _web_path(url: str) -> str | None:
     """The hosted page's path behind an in-app link (``dingtalk://…?url=…``)."""
     match = re.match(r"dingtalk://dingtalkclient/page/link\?pc_slide=true&url=(.+)$", url)
@@ -725,17 +728,19 @@ class DingTalkDriver(Driver):
         self.fake, self.fake_server = fake, server
 
     @classmethod
-    async def start(cls, engine: sa.Engine, clock: ManualClock, *, mode: str = "stream",
+    async def start(cls, engine: sa.Engine, clock: ManualClock, *, mode: str = "stream", signin: bool = False,
                     **stream_options: Any) -> DingTalkDriver:  # fmt: skip
         fake = FakeDingTalk(clock)
         server = TestServer(fake.app(), host="127.0.0.1")
         await server.start_server()
         fake.server = server
-        bases = {f"DINGTALK_{name}_BASE": fake.base for name in ("API", "STREAM", "OAPI")}
-        settings = DingTalkSettings(_env_file=None, **dingtalk.SETTINGS, **bases, DINGTALK_MODE=mode)
-        platform = DingTalkPlatform(settings, clock=clock, **stream_options)
-        cls.capabilities = platform.capabilities
+        bases = {f"DINGTALK_{name}_BASE": fake.base for name in ("API", "STREAM", "OAPI", "LOGIN")}
+        settings = DingTalkSettings(_env_file=None, **dingtalk.SETTINGS, **bases, DINGTALK_MODE=mode,
+                                    DINGTALK_WEB_SIGNIN=signin)  # fmt: skip
         port = unused_port()
+        platform = DingTalkPlatform(settings, clock=clock, public_url=f"http://127.0.0.1:{port}", secret_key=WEB_KEY,
+                                    **stream_options)  # fmt: skip
+        cls.capabilities = platform.capabilities
         core = load_settings(_env_file=None, CLOSELOOP_PORT=str(port), CLOSELOOP_SECRET_KEY=WEB_KEY,
                              CLOSELOOP_PUBLIC_URL=f"http://127.0.0.1:{port}",
                              CLOSELOOP_ADMINS=f"dingtalk:{cls.ids['zhang']}")  # fmt: skip
@@ -842,7 +847,7 @@ class DingTalkDriver(Driver):
         for item in json.loads(params.get("buttons") or "[]"):
             if item.get("action"):
                 buttons.append(SeenButton(item["text"], item["action"], item, sent))
-            elif form is None and (path := _web_path(item.get("url", ""))) and path.startswith("/f/"):
+            elif form is None and (path := _web_path(item.get("url", ""))) and path.startswith(FORM_PAGES):
                 form = path
         if params.get("has_form") == "true":
             form = sent
@@ -857,7 +862,7 @@ class DingTalkDriver(Driver):
                 continue
             path = _web_path(sent.button[1]) if sent.button else None
             seen.append(Seen(text="\n".join([sent.title, _readable(sent.text)]), markup=sent.text,
-                             mentions=set(sent.at), form=path if path and path.startswith("/f/") else None,
+                             mentions=set(sent.at), form=path if path and path.startswith(FORM_PAGES) else None,
                              visible_to=sent.target if sent.kind == "direct" else None))  # fmt: skip
         return seen
 

@@ -11,7 +11,7 @@ from bot.platforms.dingtalk.settings import DingTalkSettings
 def _create(own: DingTalkSettings, core: Any) -> Platform:
     from bot.platforms.dingtalk.adapter import DingTalkPlatform
 
-    return DingTalkPlatform(own)
+    return DingTalkPlatform(own, public_url=core.public_url, secret_key=core.secret_key)
 
 
 PACKAGE = PlatformPackage(name="dingtalk", title="DingTalk", settings=DingTalkSettings, create=_create)

@@ -20,10 +20,9 @@ message in their 1:1 chat with the robot (``oToMessages/batchSend``): DingTalk h
 no ephemeral message in a group. Links to the hosted web form open inside
 DingTalk (``dingtalk://dingtalkclient/page/link?pc_slide=true&url=…``).
 
-Web pages: the signed link is the identity (``web_viewer`` returns ``None``).
-DingTalk's in-app sign-in (``requestAuthCode`` in the page's JSAPI, then
-``topapi/v2/user/getuserinfo``) needs the DingTalk JSAPI script on the page, which
-the pages' Content-Security-Policy does not allow today; see the README.
+Web pages: with ``DINGTALK_WEB_SIGNIN=1`` DingTalk proves who opens them (OAuth2,
+``signin.py``: every link to a form or the board goes through ``/dingtalk/signin``
+first, and ``web_viewer`` names the member); without it the signed link is the identity.
 """
 
 from __future__ import annotations
@@ -33,6 +32,7 @@ import contextlib
 import json
 import logging
 import uuid
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -52,16 +52,19 @@ from bot.platforms.dingtalk.inbound import (
     robot_message,
 )
 from bot.platforms.dingtalk.settings import DingTalkSettings, Mode
+from bot.platforms.dingtalk.signin import SignIn
 from bot.platforms.dingtalk.stream import CARD_CALLBACKS, MESSAGES, Frame, StreamClient
 from bot.platforms.gateway import MALFORMED, Gateway, InboxUnavailable
 from cards.model import Actions, Card, Form, LinkButton
 from handlers.capabilities import Capabilities, FormStyle, Limits, Private, RateLimit, Respond, Source
 from handlers.dispatcher import DispatchResult
 from handlers.events import Event
+from storage.i18n import Catalog
 from storage.timekeeping import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 NO_RESPONSE = json.dumps({"response": None})
+CATALOG = Catalog.load(Path(__file__).with_name("messages.toml"))
 
 CAPABILITIES = Capabilities(
     forms=FormStyle.CARD,
@@ -113,7 +116,8 @@ class DingTalkPlatform:
     name = "dingtalk"
     capabilities = CAPABILITIES
 
-    def __init__(self, settings: DingTalkSettings, *, clock: Clock | None = None, **stream_options: Any) -> None:
+    def __init__(self, settings: DingTalkSettings, *, clock: Clock | None = None, public_url: str | None = None,
+                 secret_key: str | None = None, **stream_options: Any) -> None:  # fmt: skip
         self.settings = settings
         self.clock = clock or SystemClock()
         self.client = DingTalkClient(
@@ -127,6 +131,10 @@ class DingTalkPlatform:
             base=settings.dingtalk_stream_base, client_id=settings.dingtalk_client_id or "",
             client_secret=settings.dingtalk_client_secret or "", handle=self.on_frame, **stream_options,
         )  # fmt: skip
+        self.signin = SignIn(
+            client=self.client, public_url=public_url or "", secret_key=secret_key or "",
+            login_base=settings.dingtalk_login_base, clock=self.clock, catalog=CATALOG,
+        ) if settings.dingtalk_web_signin and public_url and secret_key else None  # fmt: skip
         self.gateway: Gateway | None = None
         self._stream_task: asyncio.Task[None] | None = None
 
@@ -144,6 +152,9 @@ class DingTalkPlatform:
             return await gateway.webhook(request, self.inbound, platform=self.name)
 
         app.router.add_post("/dingtalk/events", events)
+        if self.signin is not None:
+            self.signin.use_clock(gateway.clock)
+            self.signin.mount(app)
         if self.settings.dingtalk_mode is Mode.STREAM:
             app.on_startup.append(self._start_stream)
 
@@ -193,13 +204,15 @@ class DingTalkPlatform:
         return answer
 
     def web_viewer(self, request: web.Request) -> str | None:
-        """Who opens a web page, as DingTalk proves it: not yet (the signed link is the identity)."""
-        return None
+        """The member DingTalk signed in (``DINGTALK_WEB_SIGNIN``); otherwise the signed link is the identity."""
+        return self.signin.viewer(request) if self.signin is not None else None
 
     # ------------------------------------------------------------ the client side
 
     async def deliver(self, message: OutgoingMessage) -> Delivered:
         card, names = message.card, dict(message.names)
+        if self.signin is not None:
+            card = self.signin.wrap(card)
         if message.visible_to:
             return await self._private(message.visible_to, card, names)
         pages = cards.render_pages(card, names)

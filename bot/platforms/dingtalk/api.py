@@ -34,6 +34,7 @@ from storage.timekeeping import Clock
 
 TOKEN_MARGIN = timedelta(minutes=5)
 THROTTLED = ("QpsLimit", "ApiCountLimit", "FlowControl")  # parts of the v1.0 throttling codes
+OAPI_TOKEN_INVALID = (40014, 42001)  # the legacy host's "invalid" and "expired" access_token
 
 
 class DingTalkError(DeliveryError):
@@ -99,7 +100,8 @@ class DingTalkClient:
         except _InvalidToken:
             return await self._request(method, path, json_body=body, token=await self.token(refresh=True))
 
-    async def _request(self, method: str, path: str, *, token: str | None, json_body: dict[str, Any]) -> dict[str, Any]:
+    async def _request(self, method: str, path: str, *, token: str | None,
+                       json_body: dict[str, Any] | None) -> dict[str, Any]:  # fmt: skip
         headers = {"Content-Type": "application/json"}
         if token:
             headers["x-acs-dingtalk-access-token"] = token
@@ -124,6 +126,45 @@ class DingTalkClient:
         if status >= 500:
             raise DeliveryError(detail)
         raise DingTalkError(detail, code=code)
+
+    # ------------------------------------------------------------ who opens a web page
+
+    async def userid_for(self, code: str) -> str | None:
+        """The member who signed in with this OAuth2 code (their staff id, as robot messages name them).
+
+        Three calls: the code for the user's own token (``oauth2/userAccessToken``),
+        that token for their ``unionId`` (``contact/users/me``), and the app's token for
+        the member with that unionId in this organisation (``topapi/user/getbyunionid``).
+        ``None`` for a used or wrong code, or someone outside the organisation.
+        """
+        try:
+            grant = await self._request("POST", "/v1.0/oauth2/userAccessToken", token=None, json_body={
+                "clientId": self.client_id, "clientSecret": self.client_secret, "code": code,
+                "grantType": "authorization_code"})  # fmt: skip
+            user_token = grant.get("accessToken")
+            if not isinstance(user_token, str) or not user_token:
+                return None
+            me = await self._request("GET", "/v1.0/contact/users/me", token=user_token, json_body=None)
+        except (DingTalkError, _InvalidToken):
+            return None
+        union = me.get("unionId")
+        if not isinstance(union, str) or not union:
+            return None
+        for refresh in (False, True):
+            url = f"{self.oapi_base}/topapi/user/getbyunionid"
+            try:
+                params = {"access_token": await self.token(refresh=refresh)}
+                async with self.session.post(url, params=params, json={"unionid": union}) as response:
+                    answer = await response.json(content_type=None)
+            except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise DeliveryError(f"dingtalk getbyunionid: {type(exc).__name__}: {exc}") from exc
+            answer = answer if isinstance(answer, dict) else {}
+            if answer.get("errcode") in OAPI_TOKEN_INVALID and not refresh:
+                continue  # the app's token was revoked early: fetched again, once
+            result = answer.get("result") if answer.get("errcode") == 0 else None
+            userid = result.get("userid") if isinstance(result, dict) else None
+            return userid if isinstance(userid, str) and userid else None
+        return None
 
     # ------------------------------------------------------------ sending
 

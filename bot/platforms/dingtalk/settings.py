@@ -5,7 +5,12 @@ robot sends, cards); ``DINGTALK_STREAM_BASE`` is where ``connections/open`` is a
 for a Stream ticket (the same host in production; tests point both at the fake);
 ``DINGTALK_OAPI_BASE`` (https://oapi.dingtalk.com) is the legacy host of the
 sessionWebhook replies — a reply goes only to a session on that host, never to a
-URL taken from a payload.
+URL taken from a payload — and of ``topapi/user/getbyunionid``.
+
+``DINGTALK_WEB_SIGNIN=1`` makes DingTalk prove who opens a web form or the board
+(OAuth2 at ``DINGTALK_LOGIN_BASE``, https://login.dingtalk.com); it needs the app's
+重定向URL set to ``<CLOSELOOP_PUBLIC_URL>/dingtalk/oauth`` and the permissions named
+in the README.
 """
 
 from __future__ import annotations
@@ -36,8 +41,11 @@ class DingTalkSettings(PlatformSettings):
     dingtalk_api_base: str = setting("DINGTALK_API_BASE", "https://api.dingtalk.com")
     dingtalk_stream_base: str = setting("DINGTALK_STREAM_BASE", "https://api.dingtalk.com")
     dingtalk_oapi_base: str = setting("DINGTALK_OAPI_BASE", "https://oapi.dingtalk.com")
+    dingtalk_login_base: str = setting("DINGTALK_LOGIN_BASE", "https://login.dingtalk.com")
+    dingtalk_web_signin: bool = setting("DINGTALK_WEB_SIGNIN", False)
 
-    _bases = field_validator("dingtalk_api_base", "dingtalk_stream_base", "dingtalk_oapi_base")(http_url)
+    _bases = field_validator("dingtalk_api_base", "dingtalk_stream_base", "dingtalk_oapi_base",
+                             "dingtalk_login_base")(http_url)  # fmt: skip
 
     @field_validator("dingtalk_card_template_id")
     @classmethod

@@ -166,6 +166,7 @@ class WeComPlatform:
             app.router.add_get("/wecom/events", events)
             app.router.add_post("/wecom/events", events)
         if self.signin is not None:
+            self.signin.use_clock(gateway.clock)
             self.signin.mount(app)
         if self.connection is not None:
             connection = self.connection

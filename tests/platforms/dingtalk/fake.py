@@ -19,6 +19,12 @@ template (``bot/platforms/dingtalk/templates``): a button sends its loop item's
 ``action`` and ``payload``; the form sends its values under ``form`` with the card's
 ``form_action`` and ``form_payload``. The answer to a callback is applied to the
 card as DingTalk does (``cardData`` for everyone, ``userPrivateData`` for the presser).
+
+The web sign-in (``oauth_code`` plays the authorize page): ``oauth2/userAccessToken``
+takes the app's client id and secret, ``grantType: authorization_code`` and a code
+that works once; ``contact/users/me`` wants that user token (not the app's); the
+legacy host's ``topapi/user/getbyunionid`` wants the app's token as ``access_token``
+(40014 otherwise) and knows the organisation's members only (60121 for others).
 """
 
 from __future__ import annotations
@@ -99,6 +105,9 @@ class FakeDingTalk:
     sessions_expire_early: bool = False  # answer every session reply as expired
     disconnect_grace: float = 0.2  # the real gateway closes 10 s after ``disconnect``
     changed: asyncio.Event = field(default_factory=asyncio.Event)  # a socket opened or closed
+    codes: dict[str, str] = field(default_factory=dict)  # OAuth code → the unionId it signs in (once)
+    user_tokens: dict[str, str] = field(default_factory=dict)  # a user's token → their unionId
+    members: dict[str, str] = field(default_factory=dict)  # unionId → staff id, in this organisation
     _waiting: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
@@ -117,7 +126,46 @@ class FakeDingTalk:
         app.router.add_post("/v1.0/card/instances/createAndDeliver", self.create_and_deliver)
         app.router.add_put("/v1.0/card/instances", self.update_card)
         app.router.add_post("/robot/sendBySession", self.session_reply)
+        app.router.add_post("/v1.0/oauth2/userAccessToken", self.user_token)
+        app.router.add_get("/v1.0/contact/users/me", self.users_me)
+        app.router.add_post("/topapi/user/getbyunionid", self.by_union_id)
         return app
+
+    # ---- the web sign-in
+    def oauth_code(self, staff_id: str, *, member: bool = True) -> str:
+        """What DingTalk's authorize page hands the browser for this person (outside the organisation: not a member)."""
+        union = f"union-{staff_id}"
+        if member:
+            self.members[union] = staff_id
+        code = uuid.uuid4().hex
+        self.codes[code] = union
+        return code
+
+    async def user_token(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if (body.get("clientId"), body.get("clientSecret")) != (CLIENT_ID, CLIENT_SECRET):
+            return self._error(400, "invalidClientIdOrSecret", "无效的clientId或clientSecret")
+        union = self.codes.pop(str(body.get("code")), None) if body.get("grantType") == "authorization_code" else None
+        if union is None:
+            return self._error(400, "invalidAuthCode", "不合法的临时授权码")
+        token = f"ut-{uuid.uuid4().hex}"
+        self.user_tokens[token] = union
+        return web.json_response({"accessToken": token, "refreshToken": uuid.uuid4().hex, "expireIn": 7200,
+                                  "corpId": CORP})  # fmt: skip
+
+    async def users_me(self, request: web.Request) -> web.Response:
+        union = self.user_tokens.get(request.headers.get("x-acs-dingtalk-access-token", ""))
+        if union is None:
+            return self._error(401, "InvalidAuthentication", "不合法的access_token")
+        return web.json_response({"nick": union, "unionId": union, "openId": f"open-{union}", "stateCode": "86"})
+
+    async def by_union_id(self, request: web.Request) -> web.Response:
+        if request.query.get("access_token") not in self.valid_tokens:
+            return web.json_response({"errcode": 40014, "errmsg": "不合法的access_token"})
+        staff = self.members.get(str((await request.json()).get("unionid")))
+        if staff is None:
+            return web.json_response({"errcode": 60121, "errmsg": "找不到该用户"})
+        return web.json_response({"errcode": 0, "errmsg": "ok", "result": {"contact_type": 0, "userid": staff}})
 
     # ---- on demand
     def throttle_next(self, times: int = 1) -> None:
