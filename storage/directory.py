@@ -28,8 +28,8 @@ def ensure_group(
             group.name = defaults["name"]
             session.add(group)
         return group
-    row = Group(platform=platform, chat_id=chat_id, workspace=workspace, created_at=now, **defaults)
-    return _insert_once(session, row, GROUP_BY_CHAT, {"platform": platform, "chat_id": chat_id})
+    values = {"platform": platform, "chat_id": chat_id, "workspace": workspace, "created_at": now, **defaults}
+    return _insert_once(session, Group, values, GROUP_BY_CHAT, {"platform": platform, "chat_id": chat_id})
 
 
 def ensure_person(*, session: Session, platform: str, user_id: str, display_name: str | None = None) -> Person:
@@ -39,8 +39,8 @@ def ensure_person(*, session: Session, platform: str, user_id: str, display_name
             person.display_name = display_name[:100]
             session.add(person)
         return person
-    row = Person(platform=platform, user_id=user_id, display_name=(display_name or user_id)[:100])
-    return _insert_once(session, row, PERSON_BY_ID, {"platform": platform, "user_id": user_id})
+    values = {"platform": platform, "user_id": user_id, "display_name": (display_name or user_id)[:100]}
+    return _insert_once(session, Person, values, PERSON_BY_ID, {"platform": platform, "user_id": user_id})
 
 
 def note_members(*, session: Session, group_id: int, person_ids: Iterable[int], now: datetime) -> None:
@@ -63,14 +63,14 @@ _NOTE_MEMBER = {
 }
 
 
-def _insert_once(session: Session, row: Any, existing: Any, params: dict[str, Any]) -> Any:
+def _insert_once(session: Session, model: type, values: dict[str, Any], existing: Any, params: dict[str, Any]) -> Any:
     """Insert unless the row is there (another replica may have inserted it a moment earlier), then load it.
 
     ``INSERT … ON CONFLICT DO NOTHING`` on the connection, not a savepoint around the
     ORM's flush: a new person or group cost as much as three whole commands that way.
+    The columns not given take their defaults from the table (no model built for it).
     """
-    values = {name: value for name, value in row.model_dump().items() if name != "id"}
-    session.connection().execute(_INSERT_NEW[session.get_bind().dialect.name == "postgresql", type(row)], values)
+    session.connection().execute(_INSERT_NEW[session.get_bind().dialect.name == "postgresql", model], values)
     return session.exec(existing, params=params).one()
 
 
