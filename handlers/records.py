@@ -42,7 +42,7 @@ from handlers.common import (
     with_token,
 )
 from handlers.context import Poster
-from handlers.router import Outcome, Router
+from handlers.router import RESULT_CARD, Outcome, Router
 from storage import items, lifecycle, signoff, submissions
 from storage.errors import StaleVersion, ValidationFailed
 from storage.errors import message as storage_message
@@ -217,10 +217,12 @@ def announce_saved(session: Session, record: Record, was: RecordStatus | None, r
         out.post(card, key=f"record:{record.id}:submitted")
         out.post(templates.confirmation_request(view, lang=lang, approvals=approvals),
                  key=f"record:{record.id}:confirm-request")  # fmt: skip
-        return Outcome(update=card, toast=t("record.submitted_toast", lang, ref=record.ref))
+        done = t("record.submitted_toast", lang, ref=record.ref)
+        return Outcome(update=_form_done(record, done, lang), toast=done, extra={RESULT_CARD: card})
     if was is None:
         out.post(card, key=f"record:{record.id}:prepared")
-        return Outcome(update=card, toast=t("record.prepared_toast", lang, ref=record.ref))
+        done = t("record.prepared_toast", lang, ref=record.ref)
+        return Outcome(update=_form_done(record, done, lang), toast=done, extra={RESULT_CARD: card})
     post_resign(session, record, lang, out, key=f"v{record.version}")
     approvals = approvals_of(view, only=requested)
     if approvals and record.status is not RecordStatus.DRAFT:
@@ -229,6 +231,12 @@ def announce_saved(session: Session, record: Record, was: RecordStatus | None, r
             key=f"record:{record.id}:approval:v{record.version}",
         )
     return Outcome(update=card, toast=t("record.saved_toast", lang, ref=record.ref))
+
+
+def _form_done(record: Record, done: str, lang: str) -> Any:
+    """What the submitted form turns into: a line that says so. The record card itself is posted as a new
+    message below (where the group reads on), so it is not shown twice."""
+    return templates.notice(t("record.form_done_title", lang, ref=record.ref), done)
 
 
 def approvals_of(view: Any, *, only: list[int] | None = None) -> list[tuple[int, Any]]:

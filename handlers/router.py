@@ -29,6 +29,9 @@ Handler = Callable[..., "Outcome"]
 Middleware = Callable[[Callable[[dict[str, Any]], "Outcome"], dict[str, Any]], "Outcome"]
 
 
+RESULT_CARD = "result_card"  # Outcome.extra: what a submitted form produced, when ``update`` is only a stub
+
+
 @dataclass
 class Outcome:
     """What a handler answers right away (durable posts go through ``out`` instead).

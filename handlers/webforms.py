@@ -36,7 +36,7 @@ from cards.templates import notice, t
 from handlers import grammar
 from handlers.capabilities import Source
 from handlers.events import ActionEvent, Event
-from handlers.router import Outcome, Router
+from handlers.router import RESULT_CARD, Outcome, Router
 from storage.errors import DomainError
 from storage.models import Group, Person, WebForm
 from storage.timekeeping import Clock
@@ -70,7 +70,7 @@ class LinkRefused(Exception):
         self.form = form
 
 
-class _ClockSigner(TimestampSigner):
+class ClockSigner(TimestampSigner):
     """Timestamps from the injected clock, so tests and the sandbox decide what "now" is."""
 
     def __init__(self, *args: Any, clock: Clock, **kwargs: Any) -> None:
@@ -91,7 +91,7 @@ class LinkSigner:
             kind: URLSafeTimedSerializer(
                 secret_key,
                 salt=f"closeloop.{kind.value}",
-                signer=_ClockSigner,
+                signer=ClockSigner,
                 signer_kwargs={"clock": clock, "digest_method": hashlib.sha256, "key_derivation": "hmac"},
             )
             for kind in LinkKind
@@ -312,7 +312,7 @@ def _use_up(session: Session, *, event: WebFormEvent, group: Group, person: Pers
     )
     if not event.final or shown_again:
         return
-    produced = outcome.update or outcome.reply
+    produced = outcome.extra.get(RESULT_CARD) or outcome.update or outcome.reply  # the page shows the result
     result = {
         "toast": outcome.toast,
         "record_id": produced.payload.record_id if produced and produced.payload else None,

@@ -24,30 +24,19 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
-from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import BadData, URLSafeTimedSerializer
 
 from cards.model import Actions, Card, LinkButton
+from handlers.webforms import ClockSigner  # the web links' timestamps: the injected clock
 from storage.i18n import Catalog
 from storage.timekeeping import Clock
 
 log = logging.getLogger(__name__)
 VIEWER_HOURS = 8
 PAGES = ("/f/", "/board/")  # the bot's own pages whose links are signed in first
-
-
-class _ClockSigner(TimestampSigner):
-    """Timestamps from the injected clock (as the web links do), so tests decide what "now" is."""
-
-    def __init__(self, *args: Any, clock: Clock, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.clock = clock
-
-    def get_timestamp(self) -> int:
-        return int(self.clock.now().timestamp())
 
 
 class OAuthSignIn:
@@ -58,7 +47,7 @@ class OAuthSignIn:
     def __init__(self, *, platform: str, public_url: str, secret_key: str, clock: Clock, catalog: Catalog) -> None:
         self.platform, self.public_url, self.catalog = platform, public_url.rstrip("/"), catalog
         self.viewer_cookie, self.state_cookie = f"closeloop_{platform}_viewer", f"closeloop_{platform}_state"
-        self.cookies = URLSafeTimedSerializer(secret_key, salt=f"closeloop.{platform}.viewer", signer=_ClockSigner,
+        self.cookies = URLSafeTimedSerializer(secret_key, salt=f"closeloop.{platform}.viewer", signer=ClockSigner,
                                               signer_kwargs={"clock": clock, "digest_method": hashlib.sha256})  # fmt: skip
         self.secure = self.public_url.startswith("https://")
 

@@ -32,7 +32,9 @@ async def test_a_record_prepared_before_its_meeting_sends_the_notice_and_collect
     prepared = await prepare(chat)
     assert prepared["toast"] == "R1 已保存（会前准备）；可以发会议通知了"
     assert record(chat).status is RecordStatus.DRAFT and record(chat).meeting_goal == "确定延迟原因和恢复方案"
-    card = prepared["update"]
+    # the form turns into a line that says so; the record card is posted below it, once
+    assert prepared["update"]["header"]["title"] == "R1 的表单已提交"
+    (card,) = [m["card"] for m in prepared["posted"]]
     assert "**会议目标**\n确定延迟原因和恢复方案" in texts(prepared)
     notify = button(card, "meeting.notify")
 

@@ -29,8 +29,12 @@ from .conftest import SandboxChat, open_and_submit
 
 async def test_the_seed_example_from_new_to_active(chat: SandboxChat) -> None:
     answer, record = await open_and_submit(chat)
-    assert answer["update"]["header"]["title"] == f"{record.ref} 订单系统数据延迟问题专项沟通"
+    # the form turns into one line that says so; the record and the sign-off request are posted below it
+    assert answer["update"]["header"]["title"] == f"{record.ref} 的表单已提交"
     assert answer["toast"] == f"{record.ref} 已提交，等待参与人确认"
+    summary, _ = [m["card"] for m in answer["posted"]]
+    assert summary["header"]["title"] == f"{record.ref} 订单系统数据延迟问题专项沟通"
+    assert "订单系统数据延迟问题专项沟通" not in str(answer["update"]), "the record is not shown twice"
     request = answer["posted"][-1]["card"]
     assert "<@zhangwei> <@lina> <@wangfang>" in request["elements"][0]["text"]
     assert answer["posted"][-1]["names"] == {"zhangwei": "张伟", "lina": "李娜", "wangfang": "王芳"}
