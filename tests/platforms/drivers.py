@@ -805,7 +805,11 @@ class DingTalkDriver(Driver):
 
     async def submit(self, who: str, form: Any, values: Mapping[str, Any]) -> Any:
         if isinstance(form, str):  # the hosted web form, opened from its link
+            if form.startswith("/dingtalk/signin"):  # through DingTalk's sign-in, as ``who`` in their own browser
+                self.client.session.cookie_jar.clear()
+                self.fake.browser_user = self.ids[who]
             page = await self.client.get(form)
+            form = page.url.path_qs if page.url.host == "127.0.0.1" else form  # where the sign-in led
             html_page = await page.text()
             assert page.status == 200, html_page
             csrf = html.unescape(re.search(r'name="csrf" value="([^"]+)"', html_page).group(1))
@@ -1064,10 +1068,19 @@ class WeComDriver(Driver):
         return SandboxDriver.submitted(self, card)  # type: ignore[arg-type]
 
 
+class DingTalkSignedInDriver(DingTalkDriver):
+    """DingTalk with ``DINGTALK_WEB_SIGNIN``: each web page is opened through DingTalk's OAuth sign-in, as its person."""
+
+    @classmethod
+    async def start(cls, engine: sa.Engine, clock: ManualClock, **options: Any) -> DingTalkDriver:  # type: ignore[override]
+        return await super().start(engine, clock, signin=True, **options)
+
+
 DRIVERS: dict[str, type[Any]] = {
     "sandbox": SandboxDriver,
     "feishu": FeishuDriver,
     "slack": SlackDriver,
     "dingtalk": DingTalkDriver,
+    "dingtalk-signin": DingTalkSignedInDriver,
     "wecom": WeComDriver,
 }

@@ -199,7 +199,8 @@ class DingTalkPlatform:
             return {}
         answer: dict[str, Any] = {"cardUpdateOptions": {"updateCardDataByKey": True, "updatePrivateDataByKey": True}}
         if outcome.update is not None:
-            answer["cardData"] = {"cardParamMap": cards.answer_params(outcome.update, result.names)}
+            update = self.signin.wrap(outcome.update) if self.signin is not None else outcome.update
+            answer["cardData"] = {"cardParamMap": cards.answer_params(update, result.names)}
         answer["userPrivateData"] = {"cardParamMap": {"toast": outcome.toast or ""}}
         return answer
 

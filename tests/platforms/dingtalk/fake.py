@@ -38,6 +38,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
@@ -106,6 +107,8 @@ class FakeDingTalk:
     disconnect_grace: float = 0.2  # the real gateway closes 10 s after ``disconnect``
     changed: asyncio.Event = field(default_factory=asyncio.Event)  # a socket opened or closed
     codes: dict[str, str] = field(default_factory=dict)  # OAuth code → the unionId it signs in (once)
+    browser_user: str | None = None  # who the authorize page finds signed in to DingTalk (a staff id)
+    redirect_base: str = "http://127.0.0.1:"  # the app's registered 重定向URL (the bot, on loopback)
     user_tokens: dict[str, str] = field(default_factory=dict)  # a user's token → their unionId
     members: dict[str, str] = field(default_factory=dict)  # unionId → staff id, in this organisation
     _waiting: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
@@ -126,6 +129,7 @@ class FakeDingTalk:
         app.router.add_post("/v1.0/card/instances/createAndDeliver", self.create_and_deliver)
         app.router.add_put("/v1.0/card/instances", self.update_card)
         app.router.add_post("/robot/sendBySession", self.session_reply)
+        app.router.add_get("/oauth2/auth", self.authorize)
         app.router.add_post("/v1.0/oauth2/userAccessToken", self.user_token)
         app.router.add_get("/v1.0/contact/users/me", self.users_me)
         app.router.add_post("/topapi/user/getbyunionid", self.by_union_id)
@@ -140,6 +144,19 @@ class FakeDingTalk:
         code = uuid.uuid4().hex
         self.codes[code] = union
         return code
+
+    async def authorize(self, request: web.Request) -> web.Response:
+        """``login.dingtalk.com/oauth2/auth``: the member signed in to DingTalk consents; back with ``authCode``."""
+        query = request.query
+        wanted = {"client_id": CLIENT_ID, "response_type": "code", "prompt": "consent"}
+        if any(query.get(k) != v for k, v in wanted.items()) or "openid" not in query.get("scope", "").split():
+            return web.Response(status=400, text="bad authorize request")
+        back = query.get("redirect_uri", "")
+        if not back.startswith(self.redirect_base) or self.browser_user is None:
+            return web.Response(status=400 if self.browser_user else 401, text="redirect_uri not registered")
+        joiner = "&" if "?" in back else "?"
+        code = self.oauth_code(self.browser_user)
+        raise web.HTTPFound(f"{back}{joiner}{urlencode({'authCode': code, 'state': query.get('state', '')})}")
 
     async def user_token(self, request: web.Request) -> web.Response:
         body = await request.json()
