@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
@@ -31,53 +33,51 @@ async def sign_in(driver: DingTalkDriver, entry: str, who: str, *, code: str | N
     return finished.status, finished.headers.get("Location", "")
 
 
+@pytest.fixture
+async def driver(sqlite_engine: sa.Engine, clock: ManualClock) -> AsyncIterator[DingTalkDriver]:
+    driver = await DingTalkDriver.start(sqlite_engine, clock, signin=True)
+    try:
+        yield driver
+    finally:
+        await driver.client.close()
+        await driver.stop()
+
+
 async def test_the_form_opens_for_the_member_dingtalk_signed_in_and_no_one_else(
-    sqlite_engine: sa.Engine, clock: ManualClock
+    driver: DingTalkDriver, sqlite_engine: sa.Engine
 ) -> None:
-    driver = await DingTalkDriver.start(sqlite_engine, clock, signin=True)
-    try:
-        entry = await driver.open_form("zhang", "/record new 订单系统数据延迟问题专项沟通")
-        assert entry.startswith("/dingtalk/signin?next=%2Ff%2F"), "the card's link goes through DingTalk's sign-in"
-        status, page = await sign_in(driver, entry, "zhang")
-        assert status == 302 and page.startswith("/f/")
-        assert (await driver.client.get(page)).status == 200
+    entry = await driver.open_form("zhang", "/record new 订单系统数据延迟问题专项沟通")
+    assert entry.startswith("/dingtalk/signin?next=%2Ff%2F"), "the card's link goes through DingTalk's sign-in"
+    status, page = await sign_in(driver, entry, "zhang")
+    assert status == 302 and page.startswith("/f/")
+    assert (await driver.client.get(page)).status == 200
 
-        status, _ = await sign_in(driver, entry, "li")
-        refused = await driver.client.get(page)
-        assert status == 302 and refused.status == 403 and 'data-refusal="wrong_person"' in await refused.text()
+    status, _ = await sign_in(driver, entry, "li")
+    refused = await driver.client.get(page)
+    assert status == 302 and refused.status == 403 and 'data-refusal="wrong_person"' in await refused.text()
 
-        driver.client.session.cookie_jar.clear()
-        assert (await driver.client.get(page)).status == 403, "not signed in: refused"
+    driver.client.session.cookie_jar.clear()
+    assert (await driver.client.get(page)).status == 403, "not signed in: refused"
 
-        driver.fake.revoke_tokens()  # the app's token revoked early (40014 on the legacy host): fetched again, once
-        assert await sign_in(driver, entry, "zhang") == (302, page)
-        await driver.submit("zhang", page, seed_record(driver.ids))  # signed in: the form is used as ever
-        with Session(sqlite_engine) as session:
-            assert session.exec(select(Record)).one().topic == "订单系统数据延迟问题专项沟通"
-    finally:
-        await driver.client.close()
-        await driver.stop()
+    driver.fake.revoke_tokens()  # the app's token revoked early (40014 on the legacy host): fetched again, once
+    assert await sign_in(driver, entry, "zhang") == (302, page)
+    await driver.submit("zhang", page, seed_record(driver.ids))  # signed in: the form is used as ever
+    with Session(sqlite_engine) as session:
+        assert session.exec(select(Record)).one().topic == "订单系统数据延迟问题专项沟通"
 
 
-async def test_a_forged_state_a_used_code_or_an_outsider_signs_nobody_in(
-    sqlite_engine: sa.Engine, clock: ManualClock
-) -> None:
-    driver = await DingTalkDriver.start(sqlite_engine, clock, signin=True)
-    try:
-        entry = await driver.open_form("zhang", "/record new 订单延迟")
-        code = driver.fake.oauth_code(driver.ids["zhang"])
-        assert (await sign_in(driver, entry, "zhang", code=code))[0] == 302
-        assert (await sign_in(driver, entry, "zhang", code=code))[0] == 403, "a code works once"
-        outsider = driver.fake.oauth_code("0999guest", member=False)
-        assert (await sign_in(driver, entry, "zhang", code=outsider))[0] == 403, "not a member of the organisation"
-        driver.client.session.cookie_jar.clear()
-        forged = await driver.client.get("/dingtalk/oauth", allow_redirects=False, params={
-            "authCode": driver.fake.oauth_code(driver.ids["zhang"]), "state": "x" * 32, "next": "/f/x"})  # fmt: skip
-        assert forged.status == 403 and "钉钉身份" in await forged.text(), "a state that is not the browser's own"
-        assert (await driver.client.get("/dingtalk/signin", params={"next": "https://evil.example/"})).status == 400
-    finally:
-        await driver.client.close()
-        await driver.stop()
+async def test_a_forged_state_a_used_code_or_an_outsider_signs_nobody_in(driver: DingTalkDriver) -> None:
+    entry = await driver.open_form("zhang", "/record new 订单延迟")
+    code = driver.fake.oauth_code(driver.ids["zhang"])
+    assert (await sign_in(driver, entry, "zhang", code=code))[0] == 302
+    assert (await sign_in(driver, entry, "zhang", code=code))[0] == 403, "a code works once"
+    outsider = driver.fake.oauth_code("0999guest", member=False)
+    assert (await sign_in(driver, entry, "zhang", code=outsider))[0] == 403, "not a member of the organisation"
+    driver.client.session.cookie_jar.clear()
+    forged = await driver.client.get("/dingtalk/oauth", allow_redirects=False, params={
+        "authCode": driver.fake.oauth_code(driver.ids["zhang"]), "state": "x" * 32, "next": "/f/x"})  # fmt: skip
+    assert forged.status == 403 and "钉钉身份" in await forged.text(), "a state that is not the browser's own"
+    assert (await driver.client.get("/dingtalk/signin", params={"next": "https://evil.example/"})).status == 400
 
 
 async def test_without_the_signin_the_signed_link_is_the_identity(sqlite_engine: sa.Engine, clock: ManualClock) -> None:
