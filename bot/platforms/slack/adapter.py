@@ -67,7 +67,9 @@ from handlers.events import Event
 from storage.timekeeping import Clock, SystemClock, zone
 
 log = logging.getLogger(__name__)
-COMMAND = re.compile(r"^/(record|action|progress|escalate|report|approve|reject|snooze|board|export|closeloop)$")
+COMMAND = re.compile(
+    r"^/(record|action|progress|escalate|report|approve|reject|snooze|board|export|dept|settings|help|closeloop)$"
+)
 PERMANENT = {"channel_not_found", "not_in_channel", "is_archived", "invalid_blocks", "msg_too_long", "no_text",
              "invalid_auth", "account_inactive", "token_revoked", "missing_scope", "message_not_found",
              "cant_update_message", "invalid_arguments", "user_not_in_channel"}  # fmt: skip

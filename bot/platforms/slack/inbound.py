@@ -19,7 +19,7 @@ from handlers.events import ActionEvent, Chat, CommandEvent, MentionedUser, Send
 
 PLATFORM = "slack"
 COMMANDS = ("/record", "/action", "/progress", "/escalate", "/report", "/approve", "/reject", "/snooze", "/board", "/export",
-            "/closeloop")  # fmt: skip
+            "/dept", "/settings", "/help", "/closeloop")  # fmt: skip
 TOKEN = re.compile(r"<([^<>]+)>")  # Slack's own tokens: what people type has < and > escaped
 MENTION_BODY = re.compile(r"@([UW][A-Z0-9]{2,40})")
 UMBRELLA = {"help": "/help", "帮助": "/help", "settings": "/settings", "设置": "/settings",

@@ -170,19 +170,23 @@ async def test_every_slash_command_in_the_manifest_reaches_the_core(slack: Slack
     manifest = (Path(adapter.__file__).parent / "manifest.yml").read_text(encoding="utf-8")
     commands = re.findall(r"^ +- command: (/[a-z]+)$", manifest, re.MULTILINE)
     # the bot's messages name these (发送 /approve R1 …): each is a slash command of the app, not a dead end
-    assert {"/approve", "/reject", "/snooze", "/board", "/export"} <= set(commands)
+    assert {"/approve", "/reject", "/snooze", "/board", "/export", "/dept", "/settings", "/help"} <= set(commands)
     assert "/remind" not in commands  # Slack's own: 催办 is /closeloop remind R12, as the manifest says
     assert adapter.COMMAND.pattern == f"^/({'|'.join(c[1:] for c in commands)})$"
     answers = {  # each answered by the core's grammar, as the same words after @closeloop would be
         "/approve": "找不到记录 R999", "/reject": "用法：/reject R12", "/snooze": "用法：/snooze R12-2",
         "/board": "CLOSELOOP_PUBLIC_URL", "/export": "用法：/export", "/escalate": "找不到记录 R999",
         "/progress": "用法：/progress", "/report": "用法：/report", "/record": "/record new",
-        "/action": "/action", "/closeloop": "/help",
+        "/action": "/action", "/closeloop": "/help", "/dept": "/dept set", "/settings": "设置",
     }  # fmt: skip
-    assert set(answers) == set(commands)
-    for command in commands:
-        status, answer = await slack.send(slash_command("R999", command=command, trigger_id=slack.fake.new_trigger()))
+    assert set(answers) | {"/help"} == set(commands)
+    for command in set(commands) - {"/help"}:
+        text = "set" if command == "/dept" else "R999"  # /dept alone lists the departments, in the channel
+        status, answer = await slack.send(slash_command(text, command=command, trigger_id=slack.fake.new_trigger()))
         assert status == 200 and answers[command] in answer, (command, answer)
+    status, _ = await slack.send(slash_command("", command="/help", trigger_id=slack.fake.new_trigger()))
+    await slack.work()
+    assert status == 200 and any(m.blocks[0]["text"]["text"] == "Closeloop 使用帮助" for m in slack.fake.posted)
 
 
 async def test_warnings_beside_errors_are_shown_in_the_modal_before_they_count_as_seen(slack: Slack) -> None:
