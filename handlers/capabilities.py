@@ -110,6 +110,8 @@ class Capabilities:
     # Events whose answer shows nothing are acknowledged once stored in the inbox and handled after (the
     # platform redelivers what it thinks lost). A caller that waits for the result (the sandbox's API) says no.
     inbox: bool = True
+    # Commands the platform keeps for itself (its own built-ins), and how they are typed there instead
+    taken_commands: Mapping[str, str] = field(default_factory=dict)
 
     def answers(self, source: Source) -> Respond:
         """A hosted web form's page is its own answer, on any platform."""

@@ -13,6 +13,7 @@ from cards.exports import MIME, filename, list_csv, list_xlsx
 from cards.review import file_card, review_card
 from cards.templates import t
 from handlers import grammar
+from handlers.capabilities import Capabilities
 from handlers.router import Outcome, Router
 from storage.files import FileRef, store_file
 from storage.lifecycle import Actor
@@ -82,6 +83,7 @@ def export(command: grammar.Export, session: Session, group: Group, lang: str, n
 
 
 @router.command(grammar.Help)
-def help_(command: grammar.Help, lang: str) -> Outcome:
+def help_(command: grammar.Help, lang: str, capabilities: Capabilities | None = None) -> Outcome:
     specs = [s for s in grammar.COMMANDS if command.topic is None or s.name == command.topic] or list(grammar.COMMANDS)
-    return Outcome(reply=templates.help_card(specs, lang=lang))
+    taken = capabilities.taken_commands if capabilities is not None else None
+    return Outcome(reply=templates.help_card(specs, lang=lang, taken=taken))

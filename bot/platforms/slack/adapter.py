@@ -83,6 +83,7 @@ CAPABILITIES = Capabilities(
     },
     message_update=True,
     private=Private.EPHEMERAL,
+    taken_commands={"/remind": "/closeloop remind"},  # Slack's own reminder command: an app cannot have it
     limits=Limits(blocks=blocks.MESSAGE_BLOCKS, text_chars=blocks.SECTION_TEXT, buttons=25),
     # chat.postMessage: about one message per second per channel (short bursts allowed), and "several
     # hundred per minute" per workspace — 5 a second keeps well inside it
