@@ -189,6 +189,10 @@ async def test_every_slash_command_in_the_manifest_reaches_the_core(slack: Slack
     (help_card,) = [m for m in slack.fake.posted if m.blocks[0]["text"]["text"] == "Closeloop 使用帮助"]
     # the help names 催办 as it is typed on Slack, where /remind is Slack's own
     assert status == 200 and "/closeloop remind R12" in help_card.everything and "*/remind" not in help_card.everything
+    status, answer = await slack.send(
+        slash_command("remind", command="/closeloop", trigger_id=slack.fake.new_trigger())
+    )
+    assert status == 200 and "用法：/closeloop remind R12" in answer and " /remind" not in answer, answer
 
 
 async def test_warnings_beside_errors_are_shown_in_the_modal_before_they_count_as_seen(slack: Slack) -> None:
