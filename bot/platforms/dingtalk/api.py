@@ -24,15 +24,14 @@ is wrong and is not retried.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
 
 from bot.outbox import DeliveryError
+from bot.platforms.http import ApiClient
 from storage.timekeeping import Clock
 
-TOKEN_MARGIN = timedelta(minutes=5)
 THROTTLED = ("QpsLimit", "ApiCountLimit", "FlowControl")  # parts of the v1.0 throttling codes
 OAPI_TOKEN_INVALID = (40014, 42001)  # the legacy host's "invalid" and "expired" access_token
 
@@ -56,43 +55,28 @@ def space_id(target: str) -> str:
     return f"dtv1.card//IM_GROUP.{target}"
 
 
-class DingTalkClient:
+class DingTalkClient(ApiClient):
     def __init__(self, *, base: str, oapi_base: str, client_id: str, client_secret: str, robot_code: str,
                  clock: Clock, timeout: float = 10.0) -> None:  # fmt: skip
+        super().__init__(clock=clock, timeout=timeout)
         self.base = base.rstrip("/")
         self.oapi_base = oapi_base.rstrip("/")
         self.client_id = client_id
         self.client_secret = client_secret
         self.robot_code = robot_code
-        self.clock = clock
-        self.timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
-        self._token: str | None = None
-        self._token_until: datetime | None = None
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self.timeout)
-        return self._session
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
 
     # ------------------------------------------------------------ the token and the call
 
     async def token(self, *, refresh: bool = False) -> str:
-        now = self.clock.now()
-        if not refresh and self._token and self._token_until and now < self._token_until:
-            return self._token
+        return await self.cached_token(self._fetch_token, refresh=refresh)
+
+    async def _fetch_token(self) -> tuple[str, int]:
         body = await self._request("POST", "/v1.0/oauth2/accessToken", token=None,
                                    json_body={"appKey": self.client_id, "appSecret": self.client_secret})  # fmt: skip
         token, expires = body.get("accessToken"), body.get("expireIn", 7200)
         if not isinstance(token, str) or not token or not isinstance(expires, int):
             raise DeliveryError("dingtalk: the token answer has no accessToken")
-        self._token, self._token_until = token, now + timedelta(seconds=expires) - TOKEN_MARGIN
-        return token
+        return token, expires
 
     async def call(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
         try:

@@ -21,19 +21,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
 
 from bot.outbox import DeliveryError
+from bot.platforms.http import ApiClient
 from storage.timekeeping import Clock
 
 RATE_LIMITED = {99991400, 230020}
 TRY_LATER = {232096}  # "Meta writing has stopped, please try again later" (uploads)
 CARD_REFUSED = {230099}  # "Failed to create card content" (sub-errors such as 11310 and 200800 in msg)
 INVALID_TOKEN = {99991661, 99991663, 99991664, 99991665, 99991668, 99991671}
-TOKEN_MARGIN = timedelta(minutes=5)  # refresh before Feishu's 2-hour token expires
 MAX_IMAGE_BYTES = 10 * 1024 * 1024  # POST /im/v1/images (code 234006 above it); a larger image goes as a file
 MAX_FILE_BYTES = 30 * 1024 * 1024  # POST /im/v1/files; neither takes an empty file (code 234010)
 
@@ -43,40 +42,24 @@ def message_uuid(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:50]
 
 
-class FeishuClient:
+class FeishuClient(ApiClient):
     def __init__(self, *, base: str, app_id: str, app_secret: str, clock: Clock, timeout: float = 10.0,
                  upload_timeout: float = 60.0) -> None:  # fmt: skip
+        super().__init__(clock=clock, timeout=timeout)
         self.base = base.rstrip("/")
         self.app_id = app_id
         self.app_secret = app_secret
-        self.clock = clock
-        self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.upload_timeout = aiohttp.ClientTimeout(total=upload_timeout)  # up to 30 MB over a slow link
-        self._session: aiohttp.ClientSession | None = None
-        self._token: str | None = None
-        self._token_until: datetime | None = None
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self.timeout)
-        return self._session
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
 
     async def token(self, *, refresh: bool = False) -> str:
-        now = self.clock.now()
-        if not refresh and self._token and self._token_until and now < self._token_until:
-            return self._token
+        return await self.cached_token(self._fetch_token, refresh=refresh)
+
+    async def _fetch_token(self) -> tuple[str, int]:
         body = await self._request(
             "POST", "/open-apis/auth/v3/tenant_access_token/internal",
             json_body={"app_id": self.app_id, "app_secret": self.app_secret}, token=None,
         )  # fmt: skip
-        self._token = str(body["tenant_access_token"])
-        self._token_until = now + timedelta(seconds=int(body.get("expire", 7200))) - TOKEN_MARGIN
-        return self._token
+        return str(body["tenant_access_token"]), int(body.get("expire", 7200))
 
     async def call(self, method: str, path: str, *, params: dict[str, str] | None = None,
                    json_body: dict[str, Any] | None = None,

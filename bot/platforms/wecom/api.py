@@ -14,18 +14,17 @@ again once, anything else is the request's own fault and is not retried.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
 
 from bot.outbox import DeliveryError
+from bot.platforms.http import ApiClient
 from storage.timekeeping import Clock
 
 RATE_LIMITED = {45009, 45033}
 RETRY_SOON = {-1, 6000}
 TOKEN_INVALID = {40014, 42001}
-TOKEN_MARGIN = timedelta(minutes=5)
 
 
 class WeComError(DeliveryError):
@@ -45,26 +44,12 @@ def classify(what: str, code: int, status: int = 200) -> WeComError | None:
     return WeComError(what, code, permanent=True)
 
 
-class WeComApi:
+class WeComApi(ApiClient):
     def __init__(self, *, base: str, clock: Clock, corp_id: str | None = None, app_secret: str | None = None,
                  timeout: float = 10.0) -> None:  # fmt: skip
+        super().__init__(clock=clock, timeout=timeout)
         self.base = base.rstrip("/")
-        self.clock = clock
         self.corp_id, self._app_secret = corp_id, app_secret
-        self.timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
-        self._token: str | None = None
-        self._token_until: datetime | None = None
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self.timeout)
-        return self._session
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
 
     async def _json(self, method: str, url: str, what: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
         try:
@@ -86,17 +71,15 @@ class WeComApi:
             raise error
 
     async def app_token(self, *, refresh: bool = False) -> str:
-        now = self.clock.now()
-        if not refresh and self._token and self._token_until and now < self._token_until:
-            return self._token
+        return await self.cached_token(self._fetch_token, refresh=refresh)
+
+    async def _fetch_token(self) -> tuple[str, int]:
         status, body = await self._json("GET", f"{self.base}/cgi-bin/gettoken", "gettoken",
                                         params={"corpid": self.corp_id or "", "corpsecret": self._app_secret or ""})  # fmt: skip
         if (error := classify("gettoken", _code(body), status)) is not None:
             raise error
-        self._token = str(body.get("access_token") or "")
         seconds = body.get("expires_in")
-        self._token_until = now + timedelta(seconds=seconds if isinstance(seconds, int) else 7200) - TOKEN_MARGIN
-        return self._token
+        return str(body.get("access_token") or ""), seconds if isinstance(seconds, int) else 7200
 
     async def userid_for(self, code: str) -> str | None:
         """The member who signed in with this OAuth code; ``None`` for a non-member or a used or wrong code."""
