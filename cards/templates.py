@@ -7,7 +7,7 @@ renders its own way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, time
 from pathlib import Path
 from typing import Any
@@ -351,16 +351,11 @@ def list_card(
     return Card(header=Header(title=title, tone=Tone.INFO), elements=[Markdown(text=Markup("\n").join(lines))])
 
 
-def help_card(commands: Sequence[Any], *, lang: str, taken: Mapping[str, str] | None = None) -> Card:
-    """``commands``: the grammar's command table (usage and description per language); ``taken``: commands
-    the platform keeps for itself, written as they are typed there (``/remind`` → ``/closeloop remind``)."""
-
-    def usage(spec: Any) -> str:
-        text = spec.usage(lang)
-        word, _, rest = text.partition(" ")
-        return f"{taken[word]} {rest}" if taken and word in taken else text
-
-    lines = [md("- **{}** — {}", Markup(usage(spec)), spec.description(lang)) for spec in commands]  # ours: as is
+def help_card(commands: Sequence[Any], *, lang: str, as_typed: Callable[[str], str] = str) -> Card:
+    """``commands``: the grammar's command table (usage and description per language); ``as_typed``: a usage
+    as it is typed on the platform (where it keeps a command for itself)."""
+    lines = [md("- **{}** — {}", Markup(as_typed(spec.usage(lang))), spec.description(lang))
+             for spec in commands]  # ours: as is  # fmt: skip
     return Card(
         header=Header(title=t("help.title", lang), tone=Tone.INFO),
         elements=[Markdown(text=t("help.intro", lang)), Markdown(text=Markup("\n").join(lines))],

@@ -12,6 +12,7 @@ of a handler's outcome.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Flag, StrEnum, auto
@@ -112,6 +113,12 @@ class Capabilities:
     inbox: bool = True
     # Commands the platform keeps for itself (its own built-ins), and how they are typed there instead
     taken_commands: Mapping[str, str] = field(default_factory=dict)
+
+    def as_typed(self, text: str) -> str:
+        """``text`` with each command the platform keeps for itself written as it is typed there instead."""
+        for word, instead in self.taken_commands.items():
+            text = re.sub(rf"{re.escape(word)}\b", instead, text)
+        return text
 
     def answers(self, source: Source) -> Respond:
         """A hosted web form's page is its own answer, on any platform."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -308,12 +307,12 @@ class Dispatcher:
             lang = normalize_language(group.language)
             if error is not None and not _first_delivery(session, event, now):
                 return DispatchResult(Outcome(), lang=lang, duplicate=True)
+            answering = self.answering(event)
             text = error.message(lang) if error else templates.t("error.internal", lang)
-            for word, instead in self.answering(event).capabilities.taken_commands.items():
-                text = re.sub(rf"{re.escape(word)}\b", instead, text)  # a usage as it is typed on this platform
+            text = answering.capabilities.as_typed(text)  # a usage as it is typed on this platform
             poster = Poster(session, group, now, event_id=event.event_id, lang=lang)
             answer = Outcome()
-            self.answering(event).notify(text, poster, answer, key="error", lang=lang, error=True)
+            answering.notify(text, poster, answer, key="error", lang=lang, error=True)
             return DispatchResult(answer, lang=lang, enqueued=poster.count, zone=group.timezone)
 
 

@@ -233,7 +233,7 @@ def announce_saved(session: Session, record: Record, was: RecordStatus | None, r
     return Outcome(update=card, toast=t("record.saved_toast", lang, ref=record.ref))
 
 
-def _form_done(record: Record, done: str, lang: str) -> Any:
+def _form_done(record: Record, done: str, lang: str) -> Card:
     """What the submitted form turns into: a line that says so. The record card itself is posted as a new
     message below (where the group reads on), so it is not shown twice."""
     return templates.notice(t("record.form_done_title", lang, ref=record.ref), done)

@@ -85,5 +85,5 @@ def export(command: grammar.Export, session: Session, group: Group, lang: str, n
 @router.command(grammar.Help)
 def help_(command: grammar.Help, lang: str, capabilities: Capabilities | None = None) -> Outcome:
     specs = [s for s in grammar.COMMANDS if command.topic is None or s.name == command.topic] or list(grammar.COMMANDS)
-    taken = capabilities.taken_commands if capabilities is not None else None
-    return Outcome(reply=templates.help_card(specs, lang=lang, taken=taken))
+    as_typed = capabilities.as_typed if capabilities is not None else str
+    return Outcome(reply=templates.help_card(specs, lang=lang, as_typed=as_typed))

@@ -39,8 +39,8 @@ class Outcome:
     ``reply``: a card for the chat the event came from; ``form``: a form for the
     sender to fill (a modal where the platform has them); ``update``: replaces the
     card a button was pressed on; ``toast``: a short notice for the presser.
-    ``private``: the reply is for the sender alone (a link bound to them), shown
-    only to them where the platform can, else addressed to them in the chat.
+    ``private``: the reply is for the sender alone (a link bound to them): shown
+    only to them where the platform can, else posted in the chat (the card names them).
     """
 
     reply: Card | None = None
