@@ -51,6 +51,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -270,27 +271,36 @@ class Inbox:
         return len(handled)
 
     def _handle_some(self, rows: list[InboundEvent]) -> list[tuple[InboundEvent, Event | None, Any]]:
-        """On the database thread: handle rows in order, together, until an acknowledgement waits or time is up.
+        """On the database thread: handle rows in order, together, until acknowledgements are busy or time is up.
 
         One trip to the thread and one transaction for several events
         (``Dispatcher.handle_together``): a trip per event (the executor's queue,
         a wake-up of the loop) and a commit per event each cost a sixth of the
-        ``/record list`` they carried. An acknowledgement that starts meanwhile
-        ends the run after the event in hand, so it waits no longer than it did
-        for a single event; ``batch_time`` bounds the run otherwise.
+        ``/record list`` they carried. While acknowledgements are busy
+        (``_acks_busy``) a run ends after the event in hand, so they wait no longer
+        than for a single event; ``batch_time`` bounds the run otherwise. Rows are
+        read only as far as the run goes; one this version cannot read ends the
+        run before it, and fails alone as the next run's first.
         """
         events: list[Event] = []
-        for row in rows[: self.batch_size]:
-            try:
-                events.append(event_from_json(row.event))
-            except Exception as exc:  # a row this version cannot read: it fails alone
-                if not events:
-                    return [(row, None, exc)]
-                break
+        unreadable: list[Exception] = []
+
+        def readable() -> Iterator[Event]:
+            for row in rows[: self.batch_size]:
+                try:
+                    event = event_from_json(row.event)
+                except Exception as exc:  # a row this version cannot read
+                    unreadable.append(exc)
+                    return
+                events.append(event)
+                yield event
+
         deadline = time.perf_counter() + self.batch_time
         outcomes = self.dispatcher.handle_together(
-            events, enough=lambda: self._acks_busy() or time.perf_counter() >= deadline
+            readable(), enough=lambda: self._acks_busy() or time.perf_counter() >= deadline
         )
+        if not outcomes and unreadable:
+            return [(rows[0], None, unreadable[0])]
         n = len(outcomes)  # a prefix of the events: those handled
         return list(zip(rows[:n], events[:n], outcomes, strict=True))
 

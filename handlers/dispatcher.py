@@ -17,10 +17,11 @@ with an apology, never a traceback.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,7 +192,7 @@ class Dispatcher:
             return self._answer_error(event, now, None)
 
     def handle_together(
-        self, events: Sequence[Event], *, enough: Callable[[], bool]
+        self, events: Iterable[Event], *, enough: Callable[[], bool]
     ) -> list[tuple[DispatchResult, float] | Exception]:
         """Handle ``events`` in order in one transaction, stopping after any one once ``enough()`` says so.
 
@@ -203,23 +204,27 @@ class Dispatcher:
         fails (a domain error to answer, a bug, the database), the whole run is
         rolled back and those events are handled again one by one, each in a
         transaction of its own — so an error costs the run's work twice, and
-        nothing else. Returns, for each event handled (a prefix of ``events``),
-        its result and seconds, or the exception ``handle`` let through.
+        nothing else. ``events`` is read lazily, as far as the run goes. Returns, for
+        each event handled (a prefix of ``events``), its result and seconds, or the
+        exception ``handle`` let through.
         """
+        pending = iter(events)
+        taken: list[Event] = []
         started: list[float] = []
         results: list[DispatchResult] = []
         members: list[tuple[int, int]] = []
         try:
             with unit_of_work(self.engine) as session:
-                for event in events:
+                for event in pending:
+                    taken.append(event)
                     started.append(time.perf_counter())
                     result, seen = self._handle_in(session, event, self.clock.now())
                     results.append(result)
                     members.extend(seen)
                     if enough():
                         break
-        except Exception:
-            return [_timed_or_error(self.handle_timed, event) for event in events[: max(len(started), 1)]]
+        except Exception:  # the first event at least, so that a failure is counted against it
+            return [_timed_or_error(self.handle_timed, event) for event in taken or itertools.islice(pending, 1)]
         self._remember(members)
         finished = time.perf_counter()
         return [(result, finished - start) for result, start in zip(results, started, strict=True)]

@@ -27,8 +27,8 @@ import sqlalchemy as sa
 from aiohttp import web
 from sqlmodel import Session, select
 
-from bot import inbox as inbox_module
 from bot.inbox import Inbox
+from bot.inbox import InboxUnavailable as InboxBusy
 from bot.outbox import OutboxSender
 from bot.platforms.contract import Challenge, Inbound, RawRequest, Rejected
 from cards.model import Card
@@ -67,7 +67,7 @@ class Gateway:
         if self.capabilities.get(event.chat.platform, MINIMAL).handled_later(event.source):
             try:
                 await self.inbox.accept(event)
-            except inbox_module.InboxUnavailable as exc:  # busy, not broken: one line, no traceback
+            except InboxBusy as exc:  # busy, not broken: one line, no traceback
                 log.error("%s: could not store event %s: %s", event.chat.platform, event.event_id, exc)
                 raise InboxUnavailable from exc
             except Exception as exc:
