@@ -135,14 +135,8 @@ class DingTalkClient(ApiClient):
         if not isinstance(union, str) or not union:
             return None
         for refresh in (False, True):
-            url = f"{self.oapi_base}/topapi/user/getbyunionid"
-            try:
-                params = {"access_token": await self.token(refresh=refresh)}
-                async with self.session.post(url, params=params, json={"unionid": union}) as response:
-                    answer = await response.json(content_type=None)
-            except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise DeliveryError(f"dingtalk getbyunionid: {type(exc).__name__}: {exc}") from exc
-            answer = answer if isinstance(answer, dict) else {}
+            params = {"access_token": await self.token(refresh=refresh)}
+            _, answer = await self._oapi("/topapi/user/getbyunionid", params, {"unionid": union}, "getbyunionid")
             if answer.get("errcode") in OAPI_TOKEN_INVALID and not refresh:
                 continue  # the app's token was revoked early: fetched again, once
             result = answer.get("result") if answer.get("errcode") == 0 else None
@@ -204,18 +198,22 @@ class DingTalkClient(ApiClient):
         if answer.get("success") is False:
             raise DingTalkError(f"dingtalk: card {track_id} not updated", code="updateFailed")
 
+    async def _oapi(self, path: str, params: dict[str, str], body: dict[str, Any],
+                    what: str) -> tuple[int, dict[str, Any]]:  # fmt: skip
+        """A POST to the legacy host (``errcode`` answers): its status and JSON object."""
+        try:
+            async with self.session.post(self.oapi_base + path, params=params, json=body) as response:
+                status, answer = response.status, await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DeliveryError(f"dingtalk {what}: {type(exc).__name__}: {exc}") from exc
+        return status, answer if isinstance(answer, dict) else {}
+
     async def reply_in_session(self, session: str, title: str, text: str, at: list[str]) -> None:
         """A markdown reply through a message's session webhook, with real @-mentions of ``at``."""
         body = {"msgtype": "markdown", "markdown": {"title": title, "text": text},
                 "at": {"atUserIds": at, "isAtAll": False}}  # fmt: skip
-        url = f"{self.oapi_base}/robot/sendBySession"
-        try:
-            async with self.session.post(url, params={"session": session}, json=body) as response:
-                status = response.status
-                answer = await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise DeliveryError(f"dingtalk session reply: {type(exc).__name__}: {exc}") from exc
-        errcode = answer.get("errcode") if isinstance(answer, dict) else None
+        status, answer = await self._oapi("/robot/sendBySession", {"session": session}, body, "session reply")
+        errcode = answer.get("errcode")
         if status >= 500:
             raise DeliveryError(f"dingtalk session reply: HTTP {status}")
         if status >= 400 or errcode not in (0, None):
