@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from bot.outbox import DeliveryError
+from bot.platforms.http import ApiClient
 from handlers.capabilities import GroupSetting
 from storage.i18n import Catalog
 from storage.timekeeping import Clock
@@ -119,25 +120,13 @@ class Registration:
             return None
 
 
-class PushRobot:
-    """Sends through a group's message-push robot, within its 20 messages a minute."""
+class PushRobot(ApiClient):
+    """Sends through a group's message-push robot, within its 20 messages a minute (its key is in the URL: no token)."""
 
     def __init__(self, *, api_base: str, clock: Clock, timeout: float = 10.0) -> None:
+        super().__init__(clock=clock, timeout=timeout)
         self.api_base = api_base.rstrip("/")
-        self.clock = clock
-        self.timeout = aiohttp.ClientTimeout(total=timeout)
         self._sent: defaultdict[str, deque[datetime]] = defaultdict(deque)
-        self._session: aiohttp.ClientSession | None = None
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self.timeout)
-        return self._session
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
 
     def wait(self, key: str, count: int = 1) -> float:
         """Seconds until ``count`` more messages fit in the robot's minute (0: now)."""
