@@ -3,7 +3,8 @@
     .venv/bin/python bench/inbound.py                 # 200 requests/s for 10 s, then flat out
     .venv/bin/python bench/inbound.py --rate 200 --seconds 5
 
-Both servers run in their own process on 127.0.0.1 (the bot: ``create_app`` with
+Both servers run in their own process on 127.0.0.1, on the event loop
+``closeloop serve`` runs (uvloop where installed; the bot: ``create_app`` with
 Feishu configured, SQLite in a temporary directory, the scheduler off; the
 baseline: an aiohttp handler that reads the body and answers 200), and the same
 load generator, in this process, sends them the same kind of request: an
@@ -56,7 +57,7 @@ def free_port() -> int:
 def serve_bot(port: int, directory: str) -> None:
     from aiohttp import web
 
-    from bot.app import create_app
+    from bot.app import create_app, new_event_loop
     from bot.platforms.feishu.adapter import FeishuPlatform
     from bot.platforms.feishu.settings import FeishuSettings
     from bot.settings import load_settings
@@ -75,7 +76,7 @@ def serve_bot(port: int, directory: str) -> None:
     upgrade(engine)
     # the inbox worker runs, as in ``closeloop serve``
     app = create_app(settings, engine=engine, platforms=[feishu], run_sender=False)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, loop=new_event_loop(settings))
 
 
 def serve_bare(port: int) -> None:
@@ -85,9 +86,13 @@ def serve_bare(port: int) -> None:
         await request.read()
         return web.json_response({})
 
+    from bot.app import new_event_loop
+    from bot.settings import load_settings
+
     app = web.Application()
     app.router.add_post("/feishu/events", handler)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+    loop = new_event_loop(load_settings(_env_file=None))  # the bot's loop: the comparison is of what runs on it
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, loop=loop)
 
 
 def request_body() -> tuple[bytes, dict[str, str]]:

@@ -133,7 +133,7 @@ def run_jobs_run(settings: Settings, args: argparse.Namespace) -> int:
 def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from bot.app import PLATFORMS, create_app
+    from bot.app import PLATFORMS, create_app, new_event_loop
     from storage.db import make_engine
     from storage.migrate import upgrade
 
@@ -145,8 +145,10 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
         print(f"closeloop: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     platforms = ", ".join(platform.name for platform in app[PLATFORMS]) or "none"
-    print(f"closeloop: serving on http://{settings.host}:{settings.port}  (platforms: {platforms})", flush=True)
-    web.run_app(app, host=settings.host, port=settings.port, print=None)
+    loop = new_event_loop(settings)
+    print(f"closeloop: serving on http://{settings.host}:{settings.port}  (platforms: {platforms}; "
+          f"event loop: {type(loop).__module__.split('.')[0]})", flush=True)  # fmt: skip
+    web.run_app(app, host=settings.host, port=settings.port, print=None, loop=loop)
     return 0
 
 

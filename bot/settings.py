@@ -52,6 +52,7 @@ class Settings(BaseSettings):
 
     # ---- operations: logs, health, acknowledgements (bot/health.py, bot/inbox.py)
     log_format: Literal["text", "json"] = setting("CLOSELOOP_LOG_FORMAT", "text")
+    uvloop: bool = setting("CLOSELOOP_UVLOOP", True)
     ack_budget_seconds: float = setting("CLOSELOOP_ACK_BUDGET_SECONDS", 1.5, gt=0, le=30)
     ready_write_budget_seconds: float = setting("CLOSELOOP_READY_WRITE_BUDGET_SECONDS", 1.0, gt=0, le=30)
     ready_max_inbox: int = setting("CLOSELOOP_READY_MAX_INBOX", 5000, ge=1)

@@ -12,6 +12,8 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from bot.app import new_event_loop
+from bot.settings import load_settings
 from storage.db import make_engine
 from storage.migrate import upgrade
 from storage.timekeeping import ManualClock
@@ -34,6 +36,11 @@ def postgres_admin_engine() -> sa.Engine:
             pytest.fail(message + " (CI requires it; .ci/run starts the server)")
         pytest.skip(message)
     return engine
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:
+    """Every async test runs on the event loop ``closeloop serve`` runs (uvloop where installed)."""
+    return {"serve": lambda: new_event_loop(load_settings(_env_file=None))}
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -170,11 +171,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_serve_migrates_and_answers_health_checks(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("uvloop", "loop"), [("1", "uvloop"), ("0", "asyncio")])
+def test_serve_migrates_and_answers_health_checks(tmp_path: Path, uvloop: str, loop: str) -> None:
+    """On uvloop by default, on asyncio's own loop with CLOSELOOP_UVLOOP=0: the same bot on either."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "serve", "--port", str(port)],
-        cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path, env=clean_env(CLOSELOOP_UVLOOP=uvloop), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
     )  # fmt: skip
     try:
         body = None
@@ -187,6 +191,7 @@ def test_serve_migrates_and_answers_health_checks(tmp_path: Path) -> None:
         assert body is not None, process.stderr.read() if process.poll() is not None else "no answer"
         assert b'"status": "ok"' in body and b'"database": "ok"' in body
         assert (tmp_path / "closeloop.db").exists()
+        assert process.stdout is not None and f"event loop: {loop})" in process.stdout.readline()
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -202,3 +207,8 @@ def test_jobs_can_be_listed_and_run_as_of_an_instant(tmp_path: Path) -> None:
     assert closeloop("jobs", "run", "nope", cwd=tmp_path).returncode == 2
     naive = closeloop("jobs", "run", "all", "--now", "2026-11-27T17:30", cwd=tmp_path)
     assert naive.returncode == 2 and "give the offset" in naive.stderr
+
+
+async def test_the_suite_runs_on_the_loop_serve_runs() -> None:
+    """tests/conftest.py hands pytest-asyncio ``bot.app.new_event_loop``: what passes here passes on uvloop."""
+    assert type(asyncio.get_running_loop()).__module__.startswith("uvloop")

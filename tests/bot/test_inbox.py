@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import time, timedelta
 
@@ -14,8 +18,10 @@ from bot.inbox import Inbox
 from handlers import root_router
 from handlers.dispatcher import Dispatcher
 from handlers.events import Chat, CommandEvent, MentionedUser, Sender, event_from_json, event_to_json
+from storage.db import executor_for
 from storage.models import Department, Group, InboundEvent, OutboxMessage, Person, ProcessedEvent
 from storage.timekeeping import ManualClock
+from tests.faults import inbox_refuses
 
 
 def inbox_for(engine: sa.Engine, clock: ManualClock) -> Inbox:
@@ -118,31 +124,13 @@ async def test_a_row_claimed_by_a_worker_that_died_is_handled_when_its_lease_end
     assert claimed.event_id == "ev-1" and len(table(engine, ProcessedEvent)) == 1
 
 
-class DatabaseDown:
-    """Fault injection at the driver: every INSERT into the inbox fails while this is active."""
-
-    def __init__(self, engine: sa.Engine) -> None:
-        self.engine = engine
-
-    def refuse(self, conn, cursor, statement, parameters, context, executemany) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO INBOX"):
-            raise sa.exc.OperationalError(statement, parameters, Exception("disk I/O error"))
-
-    def __enter__(self) -> DatabaseDown:
-        sa.event.listen(self.engine, "before_cursor_execute", self.refuse)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        sa.event.remove(self.engine, "before_cursor_execute", self.refuse)
-
-
 async def test_a_failed_write_fails_every_caller_in_the_batch_and_stores_nothing(
     engine: sa.Engine, clock: ManualClock
 ) -> None:
     inbox = inbox_for(engine, clock)
-    with DatabaseDown(engine):
+    with inbox_refuses(engine, "disk I/O error"):
         results = await asyncio.gather(*(inbox.accept(command(f"ev-{n}")) for n in range(3)), return_exceptions=True)
-    assert all(isinstance(r, sa.exc.OperationalError) for r in results), results
+    assert all(isinstance(r, sa.exc.DBAPIError) and "disk I/O error" in str(r) for r in results), results
     assert table(engine, InboundEvent) == []
     await inbox.accept(command("ev-0"))  # the platform delivers again; now it is stored
     assert [r.event_id for r in table(engine, InboundEvent)] == ["ev-0"]
@@ -257,3 +245,61 @@ def test_handling_together_stops_after_the_event_in_hand_when_told(engine: sa.En
     assert len(done) == 1 and [e.event_id for e in table(engine, ProcessedEvent)] == ["ev-0"]
     done = dispatcher.handle_together(events[1:], enough=lambda: False)
     assert len(done) == 4 and len(table(engine, ProcessedEvent)) == 5
+
+
+async def until_true(condition: Callable[[], bool]) -> None:
+    """Let the loop run (no time passes) until ``condition`` holds."""
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("never happened")
+
+
+@contextmanager
+def database_thread_busy(engine: sa.Engine) -> Iterator[threading.Event]:
+    """The database thread is held by other work (a long command, say) until the block ends."""
+    release = threading.Event()
+    held = executor_for(engine).submit(release.wait)
+    try:
+        yield release
+    finally:
+        release.set()
+        held.result()
+
+
+async def test_on_sqlite_an_acknowledgement_does_not_wait_for_the_database_thread(
+    sqlite_engine: sa.Engine, clock: ManualClock
+) -> None:
+    """The write happens on the event loop when the file is free: work queued on the thread delays no ack."""
+    inbox = inbox_for(sqlite_engine, clock)
+    with database_thread_busy(sqlite_engine):
+        async with asyncio.timeout(10):  # a safety net: it does not wait at all
+            await inbox.accept(command("ev-1"))
+        assert [r.event_id for r in table(sqlite_engine, InboundEvent)] == ["ev-1"]
+    await inbox.accept(command("ev-1"))  # a redelivery is dropped on this path too
+    assert len(table(sqlite_engine, InboundEvent)) == 1
+    assert await inbox.run_once() == 1 and len(table(sqlite_engine, ProcessedEvent)) == 1
+    inbox.close()
+
+
+async def test_on_sqlite_while_another_writer_holds_the_file_the_event_waits_its_turn_in_order(
+    sqlite_engine: sa.Engine, clock: ManualClock
+) -> None:
+    """No busy wait on the loop: a held lock sends the event to the group commit, and later events queue behind it."""
+    inbox = inbox_for(sqlite_engine, clock)
+    other = sqlite3.connect(sqlite_engine.url.database or "", isolation_level=None)
+    with database_thread_busy(sqlite_engine) as release:
+        other.execute("BEGIN IMMEDIATE")  # another writer (another process, a migration) holds the file
+        first = asyncio.create_task(inbox.accept(command("ev-first")))
+        await until_true(lambda: inbox._committing)  # not stored on the loop: queued for the database thread
+        other.execute("ROLLBACK")  # the file is free again ...
+        second = asyncio.create_task(inbox.accept(command("ev-second")))
+        await until_true(lambda: len(inbox._waiting) == 1)  # ... but the later event does not overtake the first
+        assert not first.done() and table(sqlite_engine, InboundEvent) == []
+        release.set()
+        await asyncio.gather(first, second)
+    other.close()
+    stored = sorted(table(sqlite_engine, InboundEvent), key=lambda r: r.id)
+    assert [r.event_id for r in stored] == ["ev-first", "ev-second"]
+    inbox.close()

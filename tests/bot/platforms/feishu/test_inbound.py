@@ -7,13 +7,13 @@ from datetime import timedelta
 
 import lark_oapi as lark
 import pytest
-import sqlalchemy as sa
 from lark_oapi.core.model import RawRequest
 from lark_oapi.core.utils import AESCipher
 from sqlmodel import Session, select
 
 from bot.platforms.feishu.crypto import DecryptError, decrypt, signature
 from storage.models import Group, InboundEvent, OutboxMessage, Person, ProcessedEvent
+from tests.faults import inbox_refuses
 
 from .conftest import APP, BOT, Feishu, feishu_encrypt
 
@@ -142,16 +142,9 @@ async def test_a_card_action_answers_with_a_toast(feishu: Feishu) -> None:
 
 
 async def test_when_the_event_cannot_be_stored_feishu_gets_a_5xx_and_delivers_again(feishu: Feishu) -> None:
-    def disk_full(conn, cursor, statement, parameters, context, executemany) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO INBOX"):
-            raise sa.exc.OperationalError(statement, parameters, Exception("database or disk is full"))
-
     body = feishu.message("@_user_1 /help", mentions=[("@_user_1", BOT, "Closeloop")])
-    sa.event.listen(feishu.engine, "before_cursor_execute", disk_full)
-    try:
+    with inbox_refuses(feishu.engine, "database or disk is full"):
         status, _ = await feishu.push(body)
-    finally:
-        sa.event.remove(feishu.engine, "before_cursor_execute", disk_full)
     assert status == 503 and counts(feishu) == (0, 0, 0, 0)
     status, _ = await feishu.push(body)  # Feishu's redelivery
     assert status == 200 and counts(feishu)[0] == 1

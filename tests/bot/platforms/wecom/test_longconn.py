@@ -6,12 +6,12 @@ import json
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from bot.platforms.wecom.longconn import LongConnection
 from storage.models import InboundEvent, OutboxMessage, ProcessedEvent
 from storage.types import OutboxStatus
+from tests.faults import inbox_refuses
 from tests.platforms.wecom.bot import WeComBot, count, until
 from tests.platforms.wecom.fake import BOT_ID, BOT_SECRET, INVALID_REQ_ID, NOT_SUBSCRIBED, WINDOW_PASSED
 
@@ -108,20 +108,11 @@ async def test_a_dropped_connection_loses_no_acknowledged_event(wecom: WeComBot)
 
 
 async def test_an_event_that_cannot_be_stored_is_not_answered_and_comes_again(wecom: WeComBot) -> None:
-    failing = {"on": True}
-
-    def disk_full(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-        if failing["on"] and statement.lstrip().upper().startswith("INSERT INTO INBOX"):
-            raise sa.exc.OperationalError(statement, parameters, Exception("database or disk is full"))
-
-    sa.event.listen(wecom.engine, "before_cursor_execute", disk_full)
-    try:
+    with inbox_refuses(wecom.engine, "database or disk is full") as refusal:
         await wecom.fake.push_message("@Closeloop 记录列表", sender=ZHANG, chat=GROUP)
         await until(lambda: wecom.fake.subscribes == 2)  # gave up storing: reconnects so that WeCom pushes it again
-        failing["on"] = False
+        refusal.stop()
         await until(lambda: wecom.received() == 1)
-    finally:
-        sa.event.remove(wecom.engine, "before_cursor_execute", disk_full)
     await wecom.settle()
     assert count(wecom.engine, ProcessedEvent) == 1 and len(replies(wecom)) == 1
 
