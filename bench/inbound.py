@@ -12,7 +12,9 @@ encrypted, signed ``im.message.receive_v1`` with ``@bot /record list``, each wit
 a new event id, from one of 5,000 people in one of 500 group chats (at random: the
 first contact with a group or a person is part of the load, as in a new deployment). Reported, for each: the acknowledgement latency
 (p50/p99) at a fixed rate, and the throughput when sent as fast as 16 concurrent
-clients can; the bot's figures also as ratios against the baseline's. The bot
+clients can, with the server's CPU time per request in that run (the throughput
+of a server that needs little is bounded by the load generator sharing the
+machine); the bot's figures also as ratios against the baseline's. The bot
 acknowledges once the event is in its durable inbox and handles it after, so
 the report also says how soon after the fixed-rate run every command had been
 handled (its ``processed_events``): acknowledging fast is only worth it if the
@@ -189,6 +191,12 @@ def drain_rate(directory: str, seconds: float = 3) -> float:
     return (after - before) / seconds
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a server process has used so far (Linux's /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
 
@@ -209,21 +217,25 @@ def main() -> None:
                 url = f"http://127.0.0.1:{port}/feishu/events"
                 latencies = asyncio.run(at_rate(url, args.rate, args.seconds))
                 lag = handled_after(directory, len(latencies)) if name == "closeloop" else 0.0
+                cpu_before, started = cpu_seconds(process.pid), time.perf_counter()
                 throughput = asyncio.run(flat_out(url, min(args.seconds, 5)))
+                cpu = cpu_seconds(process.pid) - cpu_before
+                per_request = cpu / (throughput * (time.perf_counter() - started)) * 1e6
                 drained = drain_rate(directory) if name == "closeloop" else 0.0
             finally:
                 process.terminate()
                 process.join(5)
             results[name] = {"p50": percentile(latencies, 50) * 1000, "p99": percentile(latencies, 99) * 1000,
                              "throughput": throughput, "n": len(latencies), "lag": lag,
-                             "drained": drained}  # fmt: skip
+                             "drained": drained, "cpu": per_request}  # fmt: skip
     bare = results["bare aiohttp"]
-    print(f"{'server':14} {'requests':>8} {'p50 ms':>8} {'p99 ms':>8} {'max req/s':>10}")
+    print(f"{'server':14} {'requests':>8} {'p50 ms':>8} {'p99 ms':>8} {'max req/s':>10} {'CPU µs/req':>10}")
     for name, r in results.items():
-        print(f"{name:14} {r['n']:>8} {r['p50']:>8.2f} {r['p99']:>8.2f} {r['throughput']:>10.0f}")
+        print(f"{name:14} {r['n']:>8} {r['p50']:>8.2f} {r['p99']:>8.2f} {r['throughput']:>10.0f} {r['cpu']:>10.0f}")
     bot = results["closeloop"]
     print(f"closeloop / bare: throughput ×{bot['throughput'] / bare['throughput']:.2f}, "
-          f"p50 ×{bot['p50'] / bare['p50']:.1f}, p99 ×{bot['p99'] / bare['p99']:.1f} at {args.rate} requests/s")  # fmt: skip
+          f"p50 ×{bot['p50'] / bare['p50']:.1f}, p99 ×{bot['p99'] / bare['p99']:.1f} at {args.rate} requests/s, "
+          f"server CPU per request ×{bot['cpu'] / bare['cpu']:.1f}")  # fmt: skip
     lag = "not all within 60 s" if bot["lag"] is None else f"all within {bot['lag']:.2f} s of the last acknowledgement"
     print(f"closeloop handled the {bot['n']} commands sent at {args.rate} requests/s: {lag}; "
           f"after the flood it handled {bot['drained']:.0f} commands/s from the backlog")  # fmt: skip
