@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from bot import platforms
+from bot.app import new_event_loop
 from bot.platforms import enabled_packages, load_platforms
 from bot.settings import ConfigError, load_settings
 from storage.migrate import head_revision
@@ -211,4 +212,8 @@ def test_jobs_can_be_listed_and_run_as_of_an_instant(tmp_path: Path) -> None:
 
 async def test_the_suite_runs_on_the_loop_serve_runs() -> None:
     """tests/conftest.py hands pytest-asyncio ``bot.app.new_event_loop``: what passes here passes on uvloop."""
-    assert type(asyncio.get_running_loop()).__module__.startswith("uvloop")
+    settings = load_settings(_env_file=None)
+    serves_on = new_event_loop(settings)
+    serves_on.close()
+    assert type(asyncio.get_running_loop()) is type(serves_on)
+    assert not settings.uvloop or type(serves_on).__module__.startswith("uvloop"), "installed with the bot"
