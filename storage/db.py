@@ -73,7 +73,11 @@ def executor_for(engine: Engine) -> ThreadPoolExecutor:
 
     SQLite has one writer at a time: a single thread queues the writes instead of
     letting them collide on the file lock (whose busy wait sleeps in steps of up to
-    100 ms, the tail latency we would see). PostgreSQL takes several at once.
+    100 ms, the tail latency we would see). PostgreSQL takes several at once. The one
+    other SQLite writer in the process is the inbox's acknowledgement, written on the
+    event loop only while the lock is free and holding it for tens of microseconds
+    (``bot/inbox.py``); a write here that meets it sleeps a millisecond (the busy
+    handler's first step) and tries again.
     """
     executor = _executors.get(engine)
     if executor is None:
