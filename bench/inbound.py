@@ -2,10 +2,12 @@
 
     .venv/bin/python bench/inbound.py                 # 200 requests/s for 10 s, then flat out
     .venv/bin/python bench/inbound.py --rate 200 --seconds 5
+    .venv/bin/python bench/inbound.py --database postgresql   # the local server, a database of its own
 
 Both servers run in their own process on 127.0.0.1, on the event loop
 ``closeloop serve`` runs (uvloop where installed; the bot: ``create_app`` with
-Feishu configured, SQLite in a temporary directory, the scheduler off; the
+Feishu configured, SQLite in a temporary directory or a new PostgreSQL database,
+the scheduler off; the
 baseline: an aiohttp handler that reads the body and answers 200), and the same
 load generator, in this process, sends them the same kind of request: an
 encrypted, signed ``im.message.receive_v1`` with ``@bot /record list``, each with
@@ -36,17 +38,21 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
 import aiohttp
+import sqlalchemy as sa
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 ENCRYPT_KEY, TOKEN = "bench-encrypt-key", "bench-token"
+POSTGRES = os.environ.get("CLOSELOOP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 CHATS, PEOPLE = 500, 5000  # each request from a random person in a random group chat
 
 
@@ -56,7 +62,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def serve_bot(port: int, directory: str) -> None:
+def serve_bot(port: int, database_url: str) -> None:
     from aiohttp import web
 
     from bot.app import create_app, new_event_loop
@@ -66,9 +72,7 @@ def serve_bot(port: int, directory: str) -> None:
     from storage.db import make_engine
     from storage.migrate import upgrade
 
-    settings = load_settings(
-        _env_file=None, CLOSELOOP_DATABASE_URL=f"sqlite:///{directory}/bench.db", CLOSELOOP_SCHEDULER="0"
-    )
+    settings = load_settings(_env_file=None, CLOSELOOP_DATABASE_URL=database_url, CLOSELOOP_SCHEDULER="0")
     feishu = FeishuPlatform(FeishuSettings(
         _env_file=None, FEISHU_APP_ID="cli_bench", FEISHU_APP_SECRET="s", FEISHU_VERIFICATION_TOKEN=TOKEN,
         FEISHU_ENCRYPT_KEY=ENCRYPT_KEY, FEISHU_API_BASE="http://127.0.0.1:9",
@@ -166,29 +170,47 @@ async def flat_out(url: str, seconds: float, clients: int = 16) -> float:
         return done / (time.perf_counter() - start)
 
 
-def handled_after(directory: str, expected: int, timeout: float = 60) -> float | None:
-    """Seconds until the bot has handled ``expected`` commands (its processed_events), or None."""
-    import sqlite3
+def handled(engine: sa.Engine) -> int:
+    with engine.connect() as connection:
+        return connection.execute(sa.text("SELECT count(*) FROM processed_events")).scalar_one()
 
+
+def handled_after(engine: sa.Engine, expected: int, timeout: float = 60) -> float | None:
+    """Seconds until the bot has handled ``expected`` commands (its processed_events), or None."""
     start = time.perf_counter()
-    with sqlite3.connect(f"file:{directory}/bench.db?mode=ro", uri=True) as connection:
-        while time.perf_counter() - start < timeout:
-            (count,) = connection.execute("SELECT count(*) FROM processed_events").fetchone()
-            if count >= expected:
-                return time.perf_counter() - start
-            time.sleep(0.05)  # polling the bot from outside; not a test
+    while time.perf_counter() - start < timeout:
+        if handled(engine) >= expected:
+            return time.perf_counter() - start
+        time.sleep(0.05)  # polling the bot from outside; not a test
     return None
 
 
-def drain_rate(directory: str, seconds: float = 3) -> float:
+def drain_rate(engine: sa.Engine, seconds: float = 3) -> float:
     """Commands the bot handles per second with nothing else to do (the backlog the flood left)."""
-    import sqlite3
+    before = handled(engine)
+    time.sleep(seconds)
+    return (handled(engine) - before) / seconds
 
-    with sqlite3.connect(f"file:{directory}/bench.db?mode=ro", uri=True) as connection:
-        (before,) = connection.execute("SELECT count(*) FROM processed_events").fetchone()
-        time.sleep(seconds)
-        (after,) = connection.execute("SELECT count(*) FROM processed_events").fetchone()
-    return (after - before) / seconds
+
+@contextmanager
+def database(kind: str) -> Iterator[str]:
+    """A new, empty database for the bot: an SQLite file in a temporary directory, or one on the PostgreSQL server."""
+    if kind == "sqlite":
+        with TemporaryDirectory() as directory:
+            yield f"sqlite:///{directory}/bench.db"
+        return
+    from storage.db import make_engine
+
+    admin = make_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+    name = f"closeloop_bench_inbound_{os.getpid()}"
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield sa.engine.make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -205,30 +227,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
     context = multiprocessing.get_context("spawn")
     results: dict[str, dict[str, Any]] = {}
-    with TemporaryDirectory() as directory:
-        for name, target, extra in (("bare aiohttp", serve_bare, ()), ("closeloop", serve_bot, (directory,))):
+    with database(args.database) as database_url:
+        from storage.db import make_engine
+
+        engine = make_engine(database_url)  # to count what the bot handled, from outside
+        for name, target, extra in (("bare aiohttp", serve_bare, ()), ("closeloop", serve_bot, (database_url,))):
             port = free_port()
             process = context.Process(target=target, args=(port, *extra), daemon=True)
             process.start()
             try:
                 url = f"http://127.0.0.1:{port}/feishu/events"
                 latencies = asyncio.run(at_rate(url, args.rate, args.seconds))
-                lag = handled_after(directory, len(latencies)) if name == "closeloop" else 0.0
+                lag = handled_after(engine, len(latencies)) if name == "closeloop" else 0.0
                 cpu_before, started = cpu_seconds(process.pid), time.perf_counter()
                 throughput = asyncio.run(flat_out(url, min(args.seconds, 5)))
                 cpu = cpu_seconds(process.pid) - cpu_before
                 per_request = cpu / (throughput * (time.perf_counter() - started)) * 1e6
-                drained = drain_rate(directory) if name == "closeloop" else 0.0
+                drained = drain_rate(engine) if name == "closeloop" else 0.0
             finally:
                 process.terminate()
                 process.join(5)
             results[name] = {"p50": percentile(latencies, 50) * 1000, "p99": percentile(latencies, 99) * 1000,
                              "throughput": throughput, "n": len(latencies), "lag": lag,
                              "drained": drained, "cpu": per_request}  # fmt: skip
+        engine.dispose()
     bare = results["bare aiohttp"]
+    print(f"database: {args.database}")
     print(f"{'server':14} {'requests':>8} {'p50 ms':>8} {'p99 ms':>8} {'max req/s':>10} {'CPU µs/req':>10}")
     for name, r in results.items():
         print(f"{name:14} {r['n']:>8} {r['p50']:>8.2f} {r['p99']:>8.2f} {r['throughput']:>10.0f} {r['cpu']:>10.0f}")

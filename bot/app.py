@@ -79,6 +79,7 @@ def create_app(
         app.on_startup.append(lambda _app: _start(runner))
         app.on_cleanup.append(lambda _app: _stop(runner))
     app.on_cleanup.append(_close_platforms)
+    app.on_cleanup.append(_close_inbox)  # after the workers (cleanup_ctx) have stopped
     return app
 
 
@@ -135,7 +136,6 @@ async def _inbox_worker(app: web.Application) -> AsyncIterator[None]:
     stop.set()
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.wait_for(task, timeout=10)
-    app[GATEWAY].inbox.close()
 
 
 async def _start(runner: SchedulerRunner) -> None:
@@ -144,6 +144,10 @@ async def _start(runner: SchedulerRunner) -> None:
 
 async def _stop(runner: SchedulerRunner) -> None:
     runner.stop()
+
+
+async def _close_inbox(app: web.Application) -> None:
+    await app[GATEWAY].inbox.close()
 
 
 async def _close_platforms(app: web.Application) -> None:

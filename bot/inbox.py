@@ -24,7 +24,10 @@ otherwise — a command being handled holds the lock, a commit is under way, the
 write fails — it joins the group commit on the database thread as above, which
 waits and reports errors as before. That connection never checkpoints the log
 (the database thread's commits do, with their fsync), so the loop never waits on
-the disk.
+the disk. On PostgreSQL the group commit itself runs on the loop, over an async
+connection of the inbox's own (psycopg's ``AsyncConnection``): the batch waits for
+the server without a thread; should that connection fail, it is closed and the
+batch goes to the database thread, which tries again and reports what fails.
 
 Duplicates: the inbox is unique by (platform, event id) while the row waits; once
 handled, the dispatcher's ``processed_events`` drops a redelivery. The worker
@@ -124,6 +127,7 @@ class Inbox:
         self._to_db: list[Any] = []
         self._here: sqlite3.Connection | None = None  # the event loop's own SQLite connection, where there is one
         self._here_tried = False
+        self._pg: Any = None  # PostgreSQL: the event loop's own async connection (psycopg), once opened
 
     async def accept(self, event: Event) -> None:
         """Store the event durably (a redelivery of one still waiting here is dropped).
@@ -186,7 +190,9 @@ class Inbox:
             while self._waiting:
                 batch, self._waiting = self._waiting, []
                 try:
-                    await in_db(self.engine, self._insert, [r for r, _ in batch])
+                    rows = [r for r, _ in batch]
+                    if not await self._insert_async(rows):
+                        await in_db(self.engine, self._insert, rows)
                 except Exception as exc:
                     log.exception("inbox: a commit of %d events failed", len(batch))
                     for _, done in batch:
@@ -199,6 +205,37 @@ class Inbox:
                 self.wake.set()
         finally:
             self._committing = False
+
+    async def _insert_async(self, rows: list[dict[str, Any]]) -> bool:
+        """PostgreSQL, on the event loop: the batch over the inbox's own async connection (``False``: not done).
+
+        Any failure (or the budget running out) closes that connection, and the batch
+        goes to the database thread, which tries again and reports what fails.
+        """
+        if self.engine.dialect.name != "postgresql":
+            return False
+        import psycopg
+
+        try:
+            async with asyncio.timeout(self.ack_budget):
+                if self._pg is None:
+                    conninfo = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+                    self._pg = await psycopg.AsyncConnection.connect(conninfo)
+                async with self._pg.cursor() as cursor:
+                    await cursor.executemany(self._prepared(), [self._values(row) for row in rows])
+                await self._pg.commit()
+        except (psycopg.Error, TimeoutError) as exc:
+            log.warning("inbox: the loop's connection failed (%s); the database thread takes the batch",
+                        type(exc).__name__)  # fmt: skip
+            await self._close_pg()
+            return False
+        return True
+
+    async def _close_pg(self) -> None:
+        pg, self._pg = self._pg, None
+        if pg is not None:
+            with contextlib.suppress(Exception):
+                await pg.close()
 
     def _store_here(self, row: dict[str, Any]) -> bool:
         """On SQLite, on the event loop: store the row now if the write lock is free this instant (else ``False``)."""
@@ -244,11 +281,12 @@ class Inbox:
             return None
         return connection
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """Close the event loop's own connection (the worker has stopped)."""
         if self._here is not None:
             self._here.close()
         self._here, self._here_tried = None, False
+        await self._close_pg()
 
     def _values(self, row: dict[str, Any]) -> tuple[Any, ...]:
         return tuple(process(row[name]) for process, name in zip(self._to_db, INSERTED, strict=True))

@@ -6,11 +6,12 @@ import asyncio
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import time, timedelta
 
+import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
@@ -23,9 +24,20 @@ from storage.models import Department, Group, InboundEvent, OutboxMessage, Perso
 from storage.timekeeping import ManualClock
 from tests.faults import inbox_refuses
 
+MADE: list[Inbox] = []
+
 
 def inbox_for(engine: sa.Engine, clock: ManualClock) -> Inbox:
-    return Inbox(engine, Dispatcher(engine=engine, clock=clock, router=root_router()), clock)
+    MADE.append(Inbox(engine, Dispatcher(engine=engine, clock=clock, router=root_router()), clock))
+    return MADE[-1]
+
+
+@pytest.fixture(autouse=True)
+async def close_inboxes() -> AsyncIterator[None]:
+    """Each inbox's own connection (the loop's, on SQLite or PostgreSQL) closes with its test, as serve closes it."""
+    yield
+    while MADE:
+        await MADE.pop().close()
 
 
 def command(event_id: str, text: str = "/help", chat: str = "oc_1") -> CommandEvent:
@@ -258,29 +270,29 @@ async def until_true(condition: Callable[[], bool]) -> None:
 
 @contextmanager
 def database_thread_busy(engine: sa.Engine) -> Iterator[threading.Event]:
-    """The database thread is held by other work (a long command, say) until the block ends."""
+    """Every database thread (SQLite has one, PostgreSQL several) is held by other work until the block ends."""
     release = threading.Event()
-    held = executor_for(engine).submit(release.wait)
+    executor = executor_for(engine)
+    held = [executor.submit(release.wait) for _ in range(executor._max_workers)]
     try:
         yield release
     finally:
         release.set()
-        held.result()
+        for job in held:
+            job.result()
 
 
-async def test_on_sqlite_an_acknowledgement_does_not_wait_for_the_database_thread(
-    sqlite_engine: sa.Engine, clock: ManualClock
-) -> None:
-    """The write happens on the event loop when the file is free: work queued on the thread delays no ack."""
-    inbox = inbox_for(sqlite_engine, clock)
-    with database_thread_busy(sqlite_engine):
-        async with asyncio.timeout(10):  # a safety net: it does not wait at all
+async def test_an_acknowledgement_does_not_wait_for_the_database_thread(engine: sa.Engine, clock: ManualClock) -> None:
+    """Written from the event loop (SQLite: when the file is free; PostgreSQL: over the inbox's async connection):
+    work queued on the database thread delays no acknowledgement."""
+    inbox = inbox_for(engine, clock)
+    with database_thread_busy(engine):
+        async with asyncio.timeout(10):  # a safety net: it does not wait for the thread at all
             await inbox.accept(command("ev-1"))
-        assert [r.event_id for r in table(sqlite_engine, InboundEvent)] == ["ev-1"]
+        assert [r.event_id for r in table(engine, InboundEvent)] == ["ev-1"]
     await inbox.accept(command("ev-1"))  # a redelivery is dropped on this path too
-    assert len(table(sqlite_engine, InboundEvent)) == 1
-    assert await inbox.run_once() == 1 and len(table(sqlite_engine, ProcessedEvent)) == 1
-    inbox.close()
+    assert len(table(engine, InboundEvent)) == 1
+    assert await inbox.run_once() == 1 and len(table(engine, ProcessedEvent)) == 1
 
 
 async def test_on_sqlite_while_another_writer_holds_the_file_the_event_waits_its_turn_in_order(
@@ -302,4 +314,3 @@ async def test_on_sqlite_while_another_writer_holds_the_file_the_event_waits_its
     other.close()
     stored = sorted(table(sqlite_engine, InboundEvent), key=lambda r: r.id)
     assert [r.event_id for r in stored] == ["ev-first", "ev-second"]
-    inbox.close()
