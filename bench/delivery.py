@@ -34,13 +34,13 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.scratch import postgres_database
 from bot.outbox import Delivered, DeliveryError, OutboxSender, OutgoingMessage, RateLimit
 from storage.db import make_engine, unit_of_work
 from storage.migrate import upgrade
 from storage.outbox import QueuedCard, enqueue_many
 from storage.timekeeping import SystemClock
 
-POSTGRES = os.environ.get("CLOSELOOP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 CARD = {"header": {"title": "今日进展"}, "elements": [{"kind": "markdown", "text": "请 <@u1> 更新今天的进展。"}]}
 
 
@@ -185,27 +185,22 @@ def main() -> None:
         target=serve_fake, args=(args.port, args.limit, args.per_chat), daemon=True
     )
     fake.start()
-    admin = make_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    name = f"closeloop_bench_delivery_{os.getpid()}"
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.engine.make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
     try:
-        engine = make_engine(url)
-        upgrade(engine)
-        queue_backlog(engine, args.messages)
-        with engine.begin() as connection:  # as autovacuum does soon after a burst: the claim's plan needs the counts
-            connection.execute(sa.text("ANALYZE outbox"))
-        engine.dispose()
-        asyncio.run(wait_until_up(base))
-        baseline = asyncio.run(flat_out(base))
-        elapsed = asyncio.run(deliver_all(url, base, args.messages, args.limit, args.per_chat, args.replicas))
-        stats = asyncio.run(stats_of(base))
+        with postgres_database(f"closeloop_bench_delivery_{os.getpid()}") as url:
+            engine = make_engine(url)
+            upgrade(engine)
+            queue_backlog(engine, args.messages)
+            with (
+                engine.begin() as connection
+            ):  # as autovacuum does soon after a burst: the claim's plan needs the counts
+                connection.execute(sa.text("ANALYZE outbox"))
+            engine.dispose()
+            asyncio.run(wait_until_up(base))
+            baseline = asyncio.run(flat_out(base))
+            elapsed = asyncio.run(deliver_all(url, base, args.messages, args.limit, args.per_chat, args.replicas))
+            stats = asyncio.run(stats_of(base))
     finally:
         fake.terminate()
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
     span = stats["last"] - stats["first"]
     rate = (stats["received"] - args.limit) / span
     print(f"messages {args.messages:,}  limit {args.limit}/s  replicas {args.replicas}  per chat {args.per_chat}/s")

@@ -51,8 +51,9 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.scratch import postgres_database
+
 ENCRYPT_KEY, TOKEN = "bench-encrypt-key", "bench-token"
-POSTGRES = os.environ.get("CLOSELOOP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 CHATS, PEOPLE = 500, 5000  # each request from a random person in a random group chat
 
 
@@ -199,18 +200,8 @@ def database(kind: str) -> Iterator[str]:
         with TemporaryDirectory() as directory:
             yield f"sqlite:///{directory}/bench.db"
         return
-    from storage.db import make_engine
-
-    admin = make_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    name = f"closeloop_bench_inbound_{os.getpid()}"
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sa.engine.make_url(POSTGRES).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgres_database(f"closeloop_bench_inbound_{os.getpid()}") as url:
+        yield url
 
 
 def cpu_seconds(pid: int) -> float:

@@ -38,12 +38,12 @@ from sqlmodel import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.scratch import postgres_database
 from cards.chart import review_chart
 from storage.db import make_engine
 from storage.migrate import upgrade
 from storage.review import Month, Scope, review
 
-POSTGRES = os.environ.get("CLOSELOOP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 RECORDS_PER_GROUP = 100
 DEPARTMENTS = 20
 CATEGORIES = ("resource_conflict", "process_bottleneck", "unclear_responsibility", "information_gap", "technical",
@@ -150,23 +150,6 @@ def sqlite_engine(directory: str, groups: int) -> sa.Engine:
     return make_engine(f"sqlite:///{directory}/bench-review-{groups}.db")
 
 
-def postgres_engine(groups: int) -> tuple[sa.Engine, Callable[[], None]]:
-    admin = make_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    name = f"closeloop_bench_review_{os.getpid()}_{groups}"
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(sa.engine.make_url(POSTGRES).set(database=name).render_as_string(hide_password=False))
-
-    def drop() -> None:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return engine, drop
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--groups", type=int, nargs="+", default=[10000])
@@ -182,11 +165,12 @@ def main() -> None:
                     f = measure(engine, groups)
                     engine.dispose()
             else:
-                engine, drop = postgres_engine(groups)
-                try:
-                    f = measure(engine, groups)
-                finally:
-                    drop()
+                with postgres_database(f"closeloop_bench_review_{os.getpid()}_{groups}") as url:
+                    engine = make_engine(url)
+                    try:
+                        f = measure(engine, groups)
+                    finally:
+                        engine.dispose()
             print(f"{backend:10} {groups:>7} {groups * RECORDS_PER_GROUP:>9} {f['opened']:>7.0f} "
                   f"{f['base_group'] * 1000:>8.2f}ms {f['group'] * 1000:>9.1f}ms ({f['group'] / f['base_group']:>6.0f}x) "
                   f"{f['base_all'] * 1000:>6.0f}ms {f['workspace']:>9.2f}s ({f['workspace'] / f['base_all']:>6.0f}x) "

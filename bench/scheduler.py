@@ -42,11 +42,11 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.scratch import postgres_database
 from scheduler.jobs import MAX_PER_TICK, run_jobs
 from storage.db import make_engine
 from storage.migrate import upgrade
 
-POSTGRES = os.environ.get("CLOSELOOP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ITEMS_PER_GROUP = 10
 CREATED = datetime(2026, 11, 1, 1, 0, tzinfo=UTC)
 QUIET = datetime.fromisoformat("2026-11-24T15:00+08:00")
@@ -158,23 +158,6 @@ def sqlite_engine(directory: str, groups: int) -> sa.Engine:
     return make_engine(f"sqlite:///{directory}/bench-{groups}.db")
 
 
-def postgres_engine(groups: int) -> tuple[sa.Engine, Callable[[], None]]:
-    admin = make_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    name = f"closeloop_bench_{os.getpid()}_{groups}"
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(sa.engine.make_url(POSTGRES).set(database=name).render_as_string(hide_password=False))
-
-    def drop() -> None:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return engine, drop
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--groups", type=int, nargs="+", default=[1000, 10000])
@@ -191,11 +174,12 @@ def main() -> None:
                     results[(backend, groups)] = figures = measure(engine, groups)
                     engine.dispose()
             else:
-                engine, drop = postgres_engine(groups)
-                try:
-                    results[(backend, groups)] = figures = measure(engine, groups)
-                finally:
-                    drop()
+                with postgres_database(f"closeloop_bench_{os.getpid()}_{groups}") as url:
+                    engine = make_engine(url)
+                    try:
+                        results[(backend, groups)] = figures = measure(engine, groups)
+                    finally:
+                        engine.dispose()
             b = figures["baseline"]
             print(f"{backend:10} {groups:>7} {groups * ITEMS_PER_GROUP:>8} {b * 1000:>7.1f}ms "
                   f"{figures['quiet']:>6.3f}s ({figures['quiet'] / b:>5.2f}x) {figures['burst']:>6.3f}s ({figures['burst'] / b:>5.2f}x) "
